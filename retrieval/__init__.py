@@ -1,0 +1,1 @@
+"""Product catalog, embeddings, vector and keyword stores, hybrid search, ranking."""

@@ -1,0 +1,114 @@
+"""Shared fixtures: a deterministic hash embedder, temp data dirs, a real Chroma server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.settings import Settings, load_settings
+from retrieval.embeddings import Embedder, EmbeddingCache
+from retrieval.index import CatalogIndex
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+class HashEmbedder(Embedder):
+    """Bag-of-words vectors from word hashes: same words, close vectors. Counts its work."""
+
+    def __init__(self, cache: EmbeddingCache | None = None, dimension: int = 64) -> None:
+        super().__init__("hash-test", cache=cache)
+        self._dimension = dimension
+        self.encoded = 0
+
+    def load(self) -> None:
+        pass
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _encode(self, texts):
+        self.encoded += len(texts)
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                digest = hashlib.md5(word.encode()).digest()
+                vectors[row, digest[0] % self._dimension] += 1.0
+            vectors[row, -1] += 0.01  # never all zeros
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SHOPBOT_* settings leak in from the caller; the data dir is per test."""
+    for name in list(os.environ):
+        if name.startswith("SHOPBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", ingest_batch_size=4)
+
+
+@pytest.fixture
+def embedder(tmp_path: Path) -> HashEmbedder:
+    return HashEmbedder(cache=EmbeddingCache(tmp_path / "embeddings.sqlite"))
+
+
+@pytest.fixture
+def catalog(settings: Settings, embedder: HashEmbedder) -> Iterator[CatalogIndex]:
+    index = CatalogIndex.open(settings, embedder=embedder)
+    yield index
+    index.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (`chroma run`, shipped with chromadb) on loopback."""
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("w")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    import chromadb
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+            break
+        except Exception as exc:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    f"chroma server did not start: {(path / 'server.log').read_text()}"
+                ) from exc
+            time.sleep(0.3)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
