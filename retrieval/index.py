@@ -96,6 +96,11 @@ class CatalogIndex:
     def count(self) -> int:
         return self.records.count()
 
+    @property
+    def ingest_interrupted(self) -> bool:
+        """True when the last write stopped part-way (the next ingest completes it)."""
+        return self._marker.exists()
+
     def close(self) -> None:
         self.records.close()
 

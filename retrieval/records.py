@@ -88,6 +88,15 @@ class ProductRecords:
         with self._lock:
             return [row[0] for row in self._db.execute("SELECT id FROM products ORDER BY rid")]
 
+    def categories(self) -> list[str]:
+        """Distinct category names, as the catalog spells them."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT json_extract(data, '$.category') AS c FROM products"
+                " WHERE category_key IS NOT NULL GROUP BY category_key ORDER BY category_key"
+            )
+            return [row[0] for row in rows]
+
     def hashes(self, ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         with self._lock:

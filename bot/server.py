@@ -1,0 +1,143 @@
+"""The web app: Gradio page at `/`, REST under `/v1`, health at `/healthz`, one process.
+
+    from bot.server import create_app
+    app = create_app(load_settings())      # any ASGI server can run it
+
+`shopbot serve` runs it with uvicorn. On first start with an empty catalog the generated demo
+catalog is ingested, so a fresh install has something to show.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+
+from bot.images import placeholder_svg
+from bot.settings import Settings
+from retrieval.errors import RetrievalError
+from retrieval.filters import ProductFilters
+from retrieval.index import CatalogIndex
+
+log = logging.getLogger("shopbot.server")
+
+
+class Shop:
+    """What a running server holds: settings and the catalog, opened once, on first use."""
+
+    def __init__(self, settings: Settings, catalog: CatalogIndex | None = None) -> None:
+        self.settings = settings
+        self._catalog = catalog
+        self._lock = threading.Lock()
+
+    @property
+    def catalog(self) -> CatalogIndex:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = CatalogIndex.open(self.settings)
+            return self._catalog
+
+    def ensure_demo_catalog(self) -> None:
+        """Ingest the demo catalog when the store is empty (or its first ingest was cut off)."""
+        catalog = self.catalog
+        if catalog.count() > 0 and not catalog.ingest_interrupted:
+            return
+        from retrieval.demo.catalog import generate_catalog, write_catalog_jsonl
+
+        path = Path(self.settings.data_dir) / "demo_catalog.jsonl"
+        write_catalog_jsonl(generate_catalog(self.settings.demo_products), path)
+        log.info(
+            "empty store: ingesting the demo catalog (%s products)", self.settings.demo_products
+        )
+        report = catalog.ingest(path, progress=True)
+        log.info("demo catalog ready: %s products in %.1fs", report.accepted, report.seconds)
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+
+
+def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True) -> FastAPI:
+    shop = shop or Shop(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        shop.ensure_demo_catalog()
+        shop.catalog.embedder.load()  # the first shopper should not wait for the model
+        yield
+        shop.close()
+
+    app = FastAPI(
+        title="shopbot",
+        description="Conversational shopping and customer-service assistant.",
+        lifespan=lifespan,
+    )
+    app.state.shop = shop
+
+    @app.exception_handler(RetrievalError)
+    async def retrieval_error(request, exc: RetrievalError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"error": str(exc)})
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "products": shop.catalog.count()}
+
+    @app.get("/v1/products/search")
+    def search_products(
+        q: Annotated[str, Query(max_length=1000, description="What the shopper wants.")] = "",
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        price_min: Annotated[float | None, Query(ge=0)] = None,
+        price_max: Annotated[float | None, Query(ge=0)] = None,
+        category: Annotated[list[str] | None, Query()] = None,
+        brand: Annotated[list[str] | None, Query()] = None,
+        colour: Annotated[list[str] | None, Query()] = None,
+        size: Annotated[list[str] | None, Query()] = None,
+        in_stock: bool | None = None,
+        rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
+    ) -> dict:
+        try:
+            filters = ProductFilters(
+                price_min=price_min,
+                price_max=price_max,
+                category=category or [],
+                brand=brand or [],
+                colour=colour or [],
+                size=size or [],
+                in_stock=in_stock,
+                rating_min=rating_min,
+            )
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        hits = shop.catalog.search(q, k=k, filters=filters)
+        return {"query": q, "products": [hit.to_dict() for hit in hits]}
+
+    @app.get("/images/{product_id}.svg", include_in_schema=False)
+    def product_image(product_id: str) -> Response:
+        product = shop.catalog.records.get_many([product_id]).get(product_id)
+        if product is None:
+            raise HTTPException(status_code=404, detail=f"no product {product_id!r}")
+        return Response(
+            placeholder_svg(product),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    if ui:
+        import gradio as gr
+
+        from bot.ui import PAGE_CSS, build_page
+
+        app = gr.mount_gradio_app(app, build_page(shop), path="/", css=PAGE_CSS)
+    return app
+
+
+def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    import uvicorn
+
+    log.info("shopbot on http://%s:%s (data in %s)", host, port, settings.data_dir)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
