@@ -31,7 +31,7 @@ COLUMN_HINTS = {
     "item_id": "id",
     "cost": "price",
 }
-csv.field_size_limit(64 * 1024 * 1024)
+csv.field_size_limit(64 * 1024 * 1024)  # a 1 MB field is read (then cut), not fatal
 
 
 @dataclass
