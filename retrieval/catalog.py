@@ -177,13 +177,13 @@ class Product(BaseModel):
         payload = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
-    def search_text(self) -> str:
-        """The text that is embedded and keyword-indexed for this product."""
+    def embedding_text(self) -> str:
+        """The text embedded for this product (sizes are left to filters and keywords)."""
         parts = [self.title]
         for value in (self.brand, self.category):
             if value and value.lower() not in self.title.lower():
                 parts.append(value)
-        for key in ("colour", "material", "size"):
+        for key in ("colour", "material"):
             if key in self.attributes:
                 parts.append(f"{key}: {self.attributes[key]}")
         if self.description:

@@ -189,7 +189,7 @@ class CatalogIndex:
         if not changed:
             return
         products = [p for p, _ in changed]
-        vectors = self.embedder.embed_documents([p.search_text() for p in products])
+        vectors = self.embedder.embed_documents([p.embedding_text() for p in products])
         self.vectors.upsert(products, vectors)
         self.records.upsert(products, [d for _, d in changed])
         for product in products:
@@ -209,7 +209,7 @@ class CatalogIndex:
         for start in range(0, len(missing), self.batch_size):
             chunk = list(self.records.get_many(missing[start : start + self.batch_size]).values())
             self.vectors.upsert(
-                chunk, self.embedder.embed_documents([p.search_text() for p in chunk])
+                chunk, self.embedder.embed_documents([p.embedding_text() for p in chunk])
             )
         return {"orphan_vectors_removed": len(orphans), "vectors_restored": len(missing)}
 

@@ -33,7 +33,7 @@ class ProductRetriever(BaseRetriever):
         hits = self.catalog.search(query, k=self.k, filters=self.filters, system=self.system)
         return [
             Document(
-                page_content=hit.product.search_text(),
+                page_content=hit.product.embedding_text(),
                 metadata={**hit.to_dict(), "attributes": dict(hit.product.attributes)},
                 id=hit.product.id,
             )
