@@ -91,8 +91,16 @@ def main() -> None:
     for size in [int(s) for s in args.sizes.split(",")]:
         print(f"measuring {size:,} products...", file=sys.stderr)
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(size), "--searches", str(args.searches),
-             "--seed", str(args.seed)],
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(size),
+                "--searches",
+                str(args.searches),
+                "--seed",
+                str(args.seed),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -101,8 +109,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"sizes": rows}, indent=2))
         return
-    print("| products | ingest from empty | products/s | re-ingest unchanged "
-          "| search p50 | search p95 | peak RSS |")
+    print(
+        "| products | ingest from empty | products/s | re-ingest unchanged "
+        "| search p50 | search p95 | peak RSS |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(

@@ -105,18 +105,29 @@ def serve(settings, as_json: bool, host: str, port: int) -> None:
 @click.option("--replace", is_flag=True, help="Remove products that are not in the file.")
 @common_options
 def ingest(settings, as_json: bool, path: Path, collection: str | None, replace: bool) -> None:
-    """Add or update products from a CSV or JSONL file.
+    """Add or update products from a CSV or JSONL file, or policies from a folder of .md files.
 
     Rows are checked one by one: bad rows are listed with their line number and reason, and
-    the good rows are stored. Unchanged products are skipped.
+    the good rows are stored. Unchanged products are skipped. A folder of markdown policy
+    documents (one file per topic, `## ` sections) replaces the store's policy sections.
 
     Example usage: shopbot ingest products.csv --replace
+                   shopbot ingest ./policies/
     """
     from retrieval.index import CatalogIndex
 
     if collection:
-        settings = settings.model_copy(update={"collection": collection})
+        key = "policy_collection" if path.is_dir() else "collection"
+        settings = settings.model_copy(update={key: collection})
     catalog = CatalogIndex.open(settings)
+    if path.is_dir():
+        try:
+            counts = catalog.policies.ingest(load_policy_folder(path))
+        finally:
+            catalog.close()
+        summary = ", ".join(f"{name} {count}" for name, count in counts.items())
+        emit(as_json, {"source": str(path), **counts}, f"{path}: policy sections {summary}")
+        return
     try:
         report = catalog.ingest(path, replace=replace, progress=sys.stderr.isatty())
     finally:
@@ -130,6 +141,15 @@ def ingest(settings, as_json: bool, path: Path, collection: str | None, replace:
     lines += [f"  rejected {issue}" for issue in report.rejected]
     lines += [f"  warning {issue}" for issue in report.warnings]
     emit(as_json, report.to_dict(), "\n".join(lines))
+
+
+def load_policy_folder(path: Path) -> list:
+    from retrieval.policies import load_policy_docs
+
+    docs = load_policy_docs(path)
+    if not docs:
+        raise ShopbotError(f"{path}: no policy sections found (expected .md files with text)")
+    return docs
 
 
 @main.command()

@@ -43,8 +43,14 @@ class Shop:
             return self._catalog
 
     def ensure_demo_catalog(self) -> None:
-        """Ingest the demo catalog when the store is empty (or its first ingest was cut off)."""
+        """Ingest the demo catalog when the store is empty (or its first ingest was cut off),
+        and the policy documents when there are none yet."""
         catalog = self.catalog
+        if catalog.policies.count() == 0:
+            from retrieval.policies import load_policy_docs
+
+            counts = catalog.policies.ingest(load_policy_docs(self.settings.policies_dir))
+            log.info("policy sections ingested: %s", counts)
         if catalog.count() > 0 and not catalog.ingest_interrupted:
             return
         from retrieval.demo.catalog import generate_catalog, write_catalog_jsonl
@@ -115,6 +121,16 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
             raise HTTPException(status_code=422, detail=str(exc)) from None
         hits = shop.catalog.search(q, k=k, filters=filters)
         return {"query": q, "products": [hit.to_dict() for hit in hits]}
+
+    @app.get("/v1/policies/search")
+    def search_policies(
+        q: Annotated[str, Query(min_length=1, max_length=1000)],
+        k: Annotated[int, Query(ge=1, le=20)] = 3,
+    ) -> dict:
+        return {
+            "query": q,
+            "sections": [hit.to_dict() for hit in shop.catalog.policies.search(q, k)],
+        }
 
     @app.get("/images/{product_id}.svg", include_in_schema=False)
     def product_image(product_id: str) -> Response:

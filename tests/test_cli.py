@@ -12,8 +12,13 @@ from bot.cli import main
 pytestmark = pytest.mark.integration
 
 CATALOG = [
-    {"id": "1", "title": "Stride Road Running Shoe", "category": "Shoes", "price": 90,
-     "attributes": {"colour": "red"}},
+    {
+        "id": "1",
+        "title": "Stride Road Running Shoe",
+        "category": "Shoes",
+        "price": 90,
+        "attributes": {"colour": "red"},
+    },
     {"id": "2", "title": "Drift Waterproof Rain Jacket", "category": "Jackets", "price": 120},
     {"id": "3", "title": "Brewster Espresso Machine", "category": "Kitchen", "price": 249},
     {"id": "4", "title": "Peak Leather Hiking Boot", "category": "Shoes", "price": 160},
@@ -84,8 +89,15 @@ def test_eval_retrieval_scores_every_system_side_by_side(catalog_file, tmp_path)
     qrels.write_text("query_id\tproduct_id\tgrade\nq1\t3\t2\nq2\t4\t2\nq2\t1\t1\n")
 
     result = run(
-        "eval", "retrieval", "--catalog", str(catalog_file), "--queries", str(queries),
-        "--qrels", str(qrels), "--json",
+        "eval",
+        "retrieval",
+        "--catalog",
+        str(catalog_file),
+        "--queries",
+        str(queries),
+        "--qrels",
+        str(qrels),
+        "--json",
     )
 
     assert result.exit_code == 0
@@ -94,6 +106,11 @@ def test_eval_retrieval_scores_every_system_side_by_side(catalog_file, tmp_path)
     assert set(report["systems"]) == {"keyword", "dense", "hybrid"}
     for metrics in report["systems"].values():
         assert set(metrics) == {
-            "ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_ms_p50", "latency_ms_p95"
+            "ndcg@10",
+            "recall@10",
+            "recall@100",
+            "mrr@10",
+            "latency_ms_p50",
+            "latency_ms_p95",
         }
     assert report["systems"]["hybrid"]["mrr@10"] == 1.0

@@ -58,3 +58,11 @@ def test_page_is_served_at_root(client):
 
     assert page.status_code == 200
     assert "shopbot" in page.text
+
+
+def test_policy_search_quotes_the_demo_store_documents(client):
+    response = client.get("/v1/policies/search", params={"q": "how long do I have to return"})
+
+    assert response.status_code == 200
+    sections = response.json()["sections"]
+    assert sections and set(sections[0]) == {"id", "title", "section", "text", "score"}
