@@ -86,6 +86,7 @@ class Embedder:
         device: str = "cpu",
         batch_size: int = 64,
         cache: EmbeddingCache | None = None,
+        onnx_dir: Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be > 0, but got {batch_size}")
@@ -93,7 +94,9 @@ class Embedder:
         self.device = device
         self.batch_size = batch_size
         self.cache = cache
+        self.onnx_dir = onnx_dir
         self._model = None
+        self._query_encoder = None
 
     def load(self) -> None:
         if self._model is not None:
@@ -110,6 +113,12 @@ class Embedder:
             raise EmbeddingModelError(
                 f"cannot load embedding model {self.model_name!r}: {exc}"
             ) from exc
+        if self.onnx_dir is not None and self.device == "cpu":
+            from retrieval.onnx_encoder import OnnxQueryEncoder
+
+            self._query_encoder = OnnxQueryEncoder.build(
+                self._model, _model_fingerprint(source), self.onnx_dir
+            )
 
     @property
     def dimension(self) -> int:
@@ -143,4 +152,17 @@ class Embedder:
         return np.stack([cached[key] for key in keys])
 
     def embed_query(self, text: str) -> np.ndarray:
+        """The vector of one shopper query (through ONNX Runtime when it is available)."""
+        self.load()
+        if self._query_encoder is not None:
+            return self._query_encoder.encode(text)
         return self._encode([text])[0]
+
+
+def _model_fingerprint(source: str) -> str:
+    """Model name, or local path plus modification time, so an edited model re-exports."""
+    path = Path(source)
+    if path.exists():
+        weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin")) or [path]
+        return f"{path.resolve()}:{max(w.stat().st_mtime_ns for w in weights)}"
+    return source

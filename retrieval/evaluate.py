@@ -137,8 +137,7 @@ def evaluate_retrieval(
     The embedding cache of `settings.data_dir` is reused, so evaluating the same catalog
     twice embeds it once.
     """
-    from retrieval.embeddings import Embedder, EmbeddingCache
-    from retrieval.index import CatalogIndex
+    from retrieval.index import CatalogIndex, open_embedder
     from retrieval.search import SYSTEMS
 
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -149,13 +148,7 @@ def evaluate_retrieval(
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     judged_queries = [q for q in queries if any(g > 0 for g in qrels.get(q["id"], {}).values())]
-    if embedder is None:
-        embedder = Embedder(
-            settings.embedding_model,
-            device=settings.resolved_device,
-            batch_size=settings.embedding_batch_size,
-            cache=EmbeddingCache(Path(settings.data_dir) / "embeddings.sqlite"),
-        )
+    embedder = embedder or open_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as tmp:
         temp_settings = settings.model_copy(update={"data_dir": Path(tmp), "chroma_url": None})
         catalog = CatalogIndex.open(temp_settings, embedder=embedder)

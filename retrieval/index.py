@@ -77,13 +77,7 @@ class CatalogIndex:
         """The catalog under `settings.data_dir` (and `settings.chroma_url` if set)."""
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        if embedder is None:
-            embedder = Embedder(
-                settings.embedding_model,
-                device=settings.resolved_device,
-                batch_size=settings.embedding_batch_size,
-                cache=EmbeddingCache(data_dir / "embeddings.sqlite"),
-            )
+        embedder = embedder or open_embedder(settings)
         client = client or chroma_client(data_dir, settings.chroma_url)
         return cls(
             ProductRecords(data_dir / f"{settings.collection}.sqlite"),
@@ -228,6 +222,18 @@ class CatalogIndex:
         system: System = "hybrid",
     ) -> list[ProductHit]:
         return self.searcher.recall(query, k=k, filters=filters, system=system)
+
+
+def open_embedder(settings: Settings) -> Embedder:
+    """The configured embedding model, with its vector cache and ONNX copy in the data dir."""
+    data_dir = Path(settings.data_dir)
+    return Embedder(
+        settings.embedding_model,
+        device=settings.resolved_device,
+        batch_size=settings.embedding_batch_size,
+        cache=EmbeddingCache(data_dir / "embeddings.sqlite"),
+        onnx_dir=data_dir / "models" / "onnx",
+    )
 
 
 def _progress_bar(total_bytes: int, enabled: bool, name: str):

@@ -8,8 +8,8 @@ model names; the fusion keeps what either is sure of.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Literal
 
 from retrieval.catalog import Product
@@ -48,13 +48,6 @@ class ProductHit:
         }
 
 
-@dataclass
-class SearchTimings:
-    """Milliseconds spent in each stage of the last search (for benchmarks and logs)."""
-
-    stages: dict[str, float] = field(default_factory=dict)
-
-
 class ProductSearch:
     """Recall products for a text request under slot filters."""
 
@@ -78,7 +71,7 @@ class ProductSearch:
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.keyword_weight = keyword_weight
-        self.timings = SearchTimings()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword")
 
     def recall(
         self,
@@ -97,7 +90,6 @@ class ProductSearch:
             raise ValueError(f"k must be > 0, but got {k}")
         filters = filters or ProductFilters()
         query = (query or "").strip()
-        self.timings = SearchTimings()
         pool = max(k, self.candidate_pool)
         if not query:
             if filters.is_empty():
@@ -108,30 +100,20 @@ class ProductSearch:
 
         dense: list[tuple[str, float]] = []
         keyword: list[tuple[str, float]] = []
-        if system in ("dense", "hybrid"):
-            started = time.perf_counter()
-            vector = self.embedder.embed_query(query)
-            self._lap("embed", started)
-            started = time.perf_counter()
-            dense = self.vectors.query(vector, pool, filters)
-            self._lap("dense", started)
+        pending = None
         if system in ("keyword", "hybrid"):
-            started = time.perf_counter()
-            keyword = self.records.keyword_search(query, filters, pool)
-            self._lap("keyword", started)
+            # SQLite works while the embedding model runs: the two recalls overlap.
+            pending = self._pool.submit(self.records.keyword_search, query, filters, pool)
+        if system in ("dense", "hybrid"):
+            vector = self.embedder.embed_query(query)
+            dense = self.vectors.query(vector, pool, filters)
+        if pending is not None:
+            keyword = pending.result()
 
-        started = time.perf_counter()
         fused = self._fuse(dense, keyword, system)[:k]
         products = self.records.get_many([pid for pid, _ in fused])
         # A vector whose record was removed by an interrupted ingest has no product: skip it.
-        result = [
-            ProductHit(products[pid], **evidence) for pid, evidence in fused if pid in products
-        ]
-        self._lap("fuse", started)
-        return result
-
-    def _lap(self, stage: str, started: float) -> None:
-        self.timings.stages[stage] = (time.perf_counter() - started) * 1000
+        return [ProductHit(products[pid], **evidence) for pid, evidence in fused if pid in products]
 
     def _fuse(
         self,
