@@ -178,7 +178,7 @@ def remove(settings, as_json: bool, ids: tuple[str, ...], collection: str | None
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
     "--system",
-    type=click.Choice(["hybrid", "dense", "keyword"]),
+    type=click.Choice(["hybrid", "dense", "keyword", "ranked"]),
     default="hybrid",
     show_default=True,
 )
@@ -243,7 +243,7 @@ def eval_group() -> None:
 )
 @click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 100))
-@click.option("--systems", default="keyword,dense,hybrid", show_default=True)
+@click.option("--systems", default="keyword,dense,hybrid,ranked", show_default=True)
 @common_options
 def eval_retrieval(
     settings,
@@ -286,6 +286,46 @@ def eval_retrieval(
         rows.append(f"{name:<10}" + "".join(f"{values[m]:>16}" for m in metrics))
     header = f"{result['queries']} queries, {result['products']} products"
     emit(as_json, result, "\n".join([header, *rows]))
+
+
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmarks behind the figures in the README."""
+
+
+@bench_group.command("scorer")
+@click.option("--sessions", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--shoppers", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--products", default=1200, show_default=True, type=click.IntRange(50))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG.")
+@common_options
+def bench_scorer(
+    settings, as_json: bool, sessions: int, shoppers: int, products: int, seed: int, plot
+) -> None:
+    """Simulated shoppers: static vs greedy vs Thompson-sampling ranking, side by side.
+
+    Example usage: shopbot bench scorer --sessions 5000 --seed 0 --json --plot curves.png
+    """
+    from retrieval.demo.catalog import generate_catalog
+    from retrieval.simulator import ShopperSimulator, plot_curves
+
+    simulator = ShopperSimulator(
+        generate_catalog(products, seed=seed), shoppers=shoppers, seed=seed
+    )
+    result = simulator.run(sessions)
+    if plot:
+        plot_curves(result["curves"], plot)
+    report = {"policies": result["policies"], "personalization": result["personalization"]}
+    rows = [f"{'policy':<10}{'ctr':>10}{'regret':>12}{'ndcg@10':>10}"]
+    for name, m in report["policies"].items():
+        rows.append(f"{name:<10}{m['ctr']:>10}{m['regret']:>12}{m['ndcg@10']:>10}")
+    p = report["personalization"]
+    rows.append(
+        f"returning shoppers nDCG@10: {p['ndcg@10_with_history']} with history, "
+        f"{p['ndcg@10_without_history']} without"
+    )
+    emit(as_json, report, "\n".join(rows))
 
 
 @main.group("demo")

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in the fusion.")
     keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword ranks in the fusion.")
+    exploration: float = Field(
+        0.5, ge=0, description="Thompson-sampling strength: 0 = none (greedy), 1 = full draw."
+    )
     policies_dir: Path | None = Field(
         None, description="Folder of policy .md files; unset = the demo store's policies."
     )

@@ -140,10 +140,10 @@ def evaluate_retrieval(
     from retrieval.index import CatalogIndex, open_embedder
     from retrieval.search import SYSTEMS
 
-    unknown = [s for s in systems if s not in SYSTEMS]
+    unknown = [s for s in systems if s not in (*SYSTEMS, "ranked")]
     if unknown:
         raise ValueError(
-            f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}"
+            f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}, ranked"
         )
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)

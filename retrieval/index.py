@@ -15,16 +15,19 @@ the next ingest, and a marker file tells that next ingest to reconcile the two s
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from retrieval.catalog import Product
 from retrieval.embeddings import Embedder, EmbeddingCache
 from retrieval.filters import ProductFilters
 from retrieval.ingest import CatalogReader, IngestReport
 from retrieval.policy_index import PolicyIndex
+from retrieval.profile import ShopperProfile
+from retrieval.ranking import Candidate, RankedProduct, RankRequest, Scorer
 from retrieval.records import ProductRecords
 from retrieval.search import ProductHit, ProductSearch, System
 from retrieval.store import VectorIndex, chroma_client
@@ -42,6 +45,7 @@ class CatalogIndex:
         *,
         state_dir: Path,
         policies: PolicyIndex | None = None,
+        scorer: Scorer | None = None,
         batch_size: int = 256,
         candidate_pool: int = 100,
         rrf_k: int = 60,
@@ -54,6 +58,7 @@ class CatalogIndex:
         self.vectors = vectors
         self.embedder = embedder
         self.policies = policies
+        self.scorer = scorer or Scorer()
         self.batch_size = batch_size
         self._marker = state_dir / f"ingest-in-progress.{vectors.name}"
         self.searcher = ProductSearch(
@@ -85,6 +90,7 @@ class CatalogIndex:
             embedder,
             state_dir=data_dir,
             policies=PolicyIndex(client, embedder, settings.policy_collection),
+            scorer=Scorer(exploration=settings.exploration),
             batch_size=settings.ingest_batch_size,
             candidate_pool=settings.candidate_pool,
             rrf_k=settings.rrf_k,
@@ -219,9 +225,58 @@ class CatalogIndex:
         query: str,
         k: int = 10,
         filters: ProductFilters | None = None,
-        system: System = "hybrid",
+        system: System | Literal["ranked"] = "hybrid",
     ) -> list[ProductHit]:
-        return self.searcher.recall(query, k=k, filters=filters, system=system)
+        """Products for `query`: one recall system, or "ranked" (hybrid recall, then the scorer
+        with no shopper history and no exploration, so the order is repeatable)."""
+        if system != "ranked":
+            return self.searcher.recall(query, k=k, filters=filters, system=system)
+        hits = self._candidates(query, k, filters)
+        evidence = {hit.product.id: hit for hit in hits}
+        return [
+            dataclasses.replace(evidence[r.product.id], product=r.product, score=r.score)
+            for r in self._rank(hits, k=k, explore=False)
+        ]
+
+    def recommend(
+        self,
+        query: str,
+        k: int = 10,
+        filters: ProductFilters | None = None,
+        request: RankRequest | None = None,
+        profile: ShopperProfile | None = None,
+        *,
+        explore: bool = True,
+    ) -> list[RankedProduct]:
+        """Recall candidates for `query` under `filters`, then rank them for this shopper."""
+        hits = self._candidates(query, k, filters)
+        return self._rank(hits, request, profile, k=k, explore=explore)
+
+    def _candidates(self, query: str, k: int, filters: ProductFilters | None) -> list[ProductHit]:
+        pool = max(k, self.searcher.candidate_pool)
+        return self.searcher.recall(query, k=pool, filters=filters)
+
+    def _rank(
+        self,
+        hits: list[ProductHit],
+        request: RankRequest | None = None,
+        profile: ShopperProfile | None = None,
+        *,
+        k: int,
+        explore: bool,
+    ) -> list[RankedProduct]:
+        added = self.records.added_at([h.product.id for h in hits])
+        candidates = [
+            Candidate(
+                h.product,
+                relevance=h.score,
+                semantic=h.dense_score,
+                keyword=h.keyword_score,
+                added_at=added.get(h.product.id),
+            )
+            for h in hits
+        ]
+        return self.scorer.rank(candidates, request, profile, k=k, explore=explore)
 
 
 def open_embedder(settings: Settings) -> Embedder:

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS products (
     in_stock INTEGER NOT NULL,
     colours TEXT NOT NULL,
     sizes TEXT NOT NULL,
+    created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(
@@ -122,6 +123,20 @@ class ProductRecords:
                     found[pid] = Product.model_validate_json(data)
         return found
 
+    def added_at(self, ids: Sequence[str]) -> dict[str, float]:
+        """When each product first entered the catalog (seconds since the epoch)."""
+        found: dict[str, float] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(
+                        f"SELECT id, created_at FROM products WHERE id IN ({marks})", chunk
+                    )
+                )
+        return found
+
     def iter_products(self, batch_size: int = 1000) -> Iterable[Product]:
         last = 0
         while True:
@@ -162,9 +177,9 @@ class ProductRecords:
                 if old is None:
                     rid = self._db.execute(
                         "INSERT INTO products (hash, data, category_key, brand_key, price, rating,"
-                        " in_stock, colours, sizes, updated_at, id)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*columns, product.id),
+                        " in_stock, colours, sizes, updated_at, id, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*columns, product.id, now),
                     ).lastrowid
                 else:
                     rid = old[0]

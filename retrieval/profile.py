@@ -1,0 +1,108 @@
+"""What a shopper's history says about their taste, for the recommendation scorer.
+
+A `ShopperProfile` is built from the shopper's feedback events (`EventStore.interactions`):
+affinities for categories and brands, the price level they tend to buy at, and which
+products they have seen, liked and disliked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from retrieval.catalog import Product
+from retrieval.events import POSITIVE, SIGNAL
+
+# Affinity = tanh(decayed signal / AFFINITY_SCALE): one fresh like gives tanh(2/3) = 0.58.
+AFFINITY_SCALE = 3.0
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass
+class ShopperProfile:
+    categories: dict[str, float] = field(default_factory=dict)  # lower-cased -> [-1, 1]
+    brands: dict[str, float] = field(default_factory=dict)  # lower-cased -> [-1, 1]
+    price_level: float | None = None  # typical price of products the shopper liked
+    seen: set[str] = field(default_factory=set)  # every product interacted with
+    liked: set[str] = field(default_factory=set)  # a positive event, not undone by a dislike
+    disliked: set[str] = field(default_factory=set)  # the latest opinion was a dislike
+    events: int = 0
+
+    def is_empty(self) -> bool:
+        return self.events == 0
+
+
+def weighted_median(values: Sequence[tuple[float, float]]) -> float | None:
+    """The value at half the total weight: [(10, 1), (20, 1), (90, 3)] -> 90."""
+    total = sum(w for _, w in values)
+    if total <= 0:
+        return None
+    running = 0.0
+    for value, weight in sorted(values):
+        running += weight
+        if running >= total / 2:
+            return value
+    return None
+
+
+def build_profile(
+    interactions: Sequence[tuple[str, str, float]],
+    products: Mapping[str, Product],
+    *,
+    half_life_days: float = 30.0,
+    now: float | None = None,
+) -> ShopperProfile:
+    """Summarise (product_id, type, ts) interactions, in any order, into a profile.
+
+    Each (product, type) counts once, at its latest time, so repeated clicks on one product
+    do not drown the rest; its SIGNAL weight halves every `half_life_days`. Impressions only
+    mark a product as seen. Products missing from `products` still count as seen, liked or
+    disliked, but add nothing to the affinities or the price level.
+    """
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be > 0, but got {half_life_days}")
+    now = time.time() if now is None else now
+    profile = ShopperProfile()
+    latest: dict[tuple[str, str], float] = {}
+    for product_id, kind, ts in interactions:
+        if kind != "impression" and kind not in SIGNAL:
+            continue
+        profile.events += 1
+        profile.seen.add(product_id)
+        if kind != "impression" and ts >= latest.get((product_id, kind), -math.inf):
+            latest[(product_id, kind)] = ts
+
+    categories: dict[str, float] = {}
+    brands: dict[str, float] = {}
+    liking: dict[str, float] = {}  # product -> decayed positive signal
+    last_opinion: dict[str, tuple[float, str]] = {}
+    for (product_id, kind), ts in latest.items():
+        if ts >= last_opinion.get(product_id, (-math.inf, ""))[0]:
+            last_opinion[product_id] = (ts, kind)
+        product = products.get(product_id)
+        if product is None:
+            continue
+        age_days = max(0.0, now - ts) / SECONDS_PER_DAY
+        weight = SIGNAL[kind] * 0.5 ** (age_days / half_life_days)
+        if product.category:
+            key = product.category.strip().lower()
+            categories[key] = categories.get(key, 0.0) + weight
+        if product.brand:
+            key = product.brand.strip().lower()
+            brands[key] = brands.get(key, 0.0) + weight
+        if kind in POSITIVE:
+            liking[product_id] = liking.get(product_id, 0.0) + weight
+
+    for product_id, (_, kind) in last_opinion.items():
+        (profile.disliked if kind == "dislike" else profile.liked).add(product_id)
+    profile.categories = {k: math.tanh(v / AFFINITY_SCALE) for k, v in categories.items()}
+    profile.brands = {k: math.tanh(v / AFFINITY_SCALE) for k, v in brands.items()}
+    prices = [
+        (products[pid].price, weight)
+        for pid, weight in liking.items()
+        if pid in profile.liked and products[pid].price is not None
+    ]
+    profile.price_level = weighted_median(prices)
+    return profile
