@@ -32,7 +32,9 @@ def main() -> None:
     by_id = {p.id: p for p in products}
     history = [
         (p.id, kind, 0.0)
-        for p, kind in zip(products[:40], ["click", "like", "impression", "purchase"] * 10)
+        for p, kind in zip(
+            products[:40], ["click", "like", "impression", "purchase"] * 10, strict=True
+        )
     ]
     profile = build_profile(history, by_id, now=0.0)
     scorer = Scorer(posteriors=posteriors, seed=0)

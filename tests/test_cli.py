@@ -103,7 +103,7 @@ def test_eval_retrieval_scores_every_system_side_by_side(catalog_file, tmp_path)
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert (report["queries"], report["products"]) == (2, 4)
-    assert set(report["systems"]) == {"keyword", "dense", "hybrid"}
+    assert set(report["systems"]) == {"keyword", "dense", "hybrid", "ranked"}
     for metrics in report["systems"].values():
         assert set(metrics) == {
             "ndcg@10",
