@@ -76,8 +76,11 @@ def ndcg(gains_in_order: list[float], ideal_gains: list[float], k: int = SHOWN) 
 
 
 class ShopperSimulator:
-    def __init__(self, products: list[Product], *, shoppers: int = 500, seed: int = 0) -> None:
+    def __init__(
+        self, products: list[Product], *, shoppers: int = 200, slots: int = 5, seed: int = 0
+    ) -> None:
         self.rng = np.random.default_rng(seed)
+        self.slots = slots  # product cards one reply shows
         self.products = [p for p in products if p.price is not None]
         self.by_id = {p.id: p for p in self.products}
         self.by_type: dict[str, list[Product]] = defaultdict(list)
@@ -106,7 +109,11 @@ class ShopperSimulator:
 
     def _new_shopper(self, number: int) -> SimShopper:
         """Three product types to shop for; loved and avoided brands among those types' makers."""
-        types = list(self.rng.choice(self.types, size=3, replace=False))
+        # Demand is uneven, as in real stores: a few product types draw most of the traffic.
+        popularity = 1.0 / np.arange(1, len(self.types) + 1)
+        types = list(
+            self.rng.choice(self.types, size=3, replace=False, p=popularity / popularity.sum())
+        )
         makers = sorted({p.brand for t in types for p in self.by_type[t] if p.brand})
         picks = list(self.rng.permutation(makers))
         loved, avoided = picks[: max(1, len(picks) // 3)], picks[-max(1, len(picks) // 5) :]
@@ -186,14 +193,15 @@ class ShopperSimulator:
             ranked = scorer.rank(
                 candidates, RankRequest(), profile, k=SHOWN, explore=policy == "thompson", now=0
             )
+            ranking = [r.product.id for r in ranked]
             truth = {
                 c.product.id: self.click_probability(shopper, c.product, wanted) for c in candidates
             }
-            shown = [r.product.id for r in ranked]
+            shown = ranking[: self.slots]
             expected = sum(examination(i) * truth[pid] for i, pid in enumerate(shown))
-            best = sorted(truth.values(), reverse=True)[:SHOWN]
+            best = sorted(truth.values(), reverse=True)[: self.slots]
             run.regret += sum(examination(i) * p for i, p in enumerate(best)) - expected
-            run.ndcg.append(ndcg([truth[pid] for pid in shown], list(truth.values())))
+            run.ndcg.append(ndcg([truth[pid] for pid in ranking], list(truth.values())))
             for position, pid in enumerate(shown):
                 clicked = rng.random() < examination(position) * truth[pid]
                 run.impressions += 1
