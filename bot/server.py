@@ -13,18 +13,30 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from bot.images import placeholder_svg
 from bot.settings import Settings
 from retrieval.errors import RetrievalError
+from retrieval.events import EventStore, FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
+from retrieval.profile import ShopperProfile, build_profile
 
 log = logging.getLogger("shopbot.server")
+
+
+class FeedbackIn(BaseModel):
+    type: Literal["impression", "click", "like", "dislike", "add_to_cart", "purchase"]
+    product_id: str = Field(min_length=1, max_length=200)
+    session_id: str = Field(min_length=1, max_length=200)
+    shopper_id: str | None = Field(None, max_length=200)
+    event_id: str | None = Field(None, max_length=200, description="Idempotency key.")
+    position: int | None = Field(None, ge=0, le=1000)
 
 
 class Shop:
@@ -33,7 +45,36 @@ class Shop:
     def __init__(self, settings: Settings, catalog: CatalogIndex | None = None) -> None:
         self.settings = settings
         self._catalog = catalog
+        self._events: EventStore | None = None
         self._lock = threading.Lock()
+
+    @property
+    def events(self) -> EventStore:
+        """Feedback events; opening them loads what they taught the scorer."""
+        catalog = self.catalog
+        with self._lock:
+            if self._events is None:
+                self._events = EventStore(
+                    Path(self.settings.data_dir) / "events.sqlite",
+                    known_products=lambda ids: set(catalog.records.hashes(list(ids))),
+                )
+                catalog.scorer.posteriors.load(self._events.product_stats())
+            return self._events
+
+    def record_feedback(self, event: FeedbackEvent) -> bool:
+        """Store one event (committed before this returns) and let the scorer learn from it."""
+        stored = self.events.record(event)
+        if stored:
+            stats = self.events.product_stats([event.product_id])
+            self.catalog.scorer.posteriors.load(stats, replace=False)
+        return stored
+
+    def shopper_profile(self, shopper_id: str | None, session_id: str | None) -> ShopperProfile:
+        if not shopper_id and not session_id:
+            return ShopperProfile()
+        interactions = self.events.interactions(shopper_id=shopper_id, session_id=session_id)
+        products = self.catalog.records.get_many(list({pid for pid, _, _ in interactions}))
+        return build_profile(interactions, products)
 
     @property
     def catalog(self) -> CatalogIndex:
@@ -64,6 +105,8 @@ class Shop:
         log.info("demo catalog ready: %s products in %.1fs", report.accepted, report.seconds)
 
     def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
         if self._catalog is not None:
             self._catalog.close()
 
@@ -75,6 +118,7 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
     async def lifespan(app: FastAPI):
         shop.ensure_demo_catalog()
         shop.catalog.embedder.load()  # the first shopper should not wait for the model
+        shop.events  # noqa: B018 - open the event store and load the learnt click rates
         yield
         shop.close()
 
@@ -105,7 +149,10 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
         size: Annotated[list[str] | None, Query()] = None,
         in_stock: bool | None = None,
         rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
+        shopper_id: Annotated[str | None, Query(max_length=200)] = None,
+        session_id: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict:
+        """Products for a request, ranked for this shopper, each with its reasons."""
         try:
             filters = ProductFilters(
                 price_min=price_min,
@@ -119,8 +166,25 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
             )
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        hits = shop.catalog.search(q, k=k, filters=filters)
-        return {"query": q, "products": [hit.to_dict() for hit in hits]}
+        profile = shop.shopper_profile(shopper_id, session_id)
+        ranked = shop.catalog.recommend(q, k=k, filters=filters, profile=profile)
+        return {"query": q, "products": [item.to_dict() for item in ranked]}
+
+    @app.post("/v1/feedback", status_code=201)
+    def feedback(body: FeedbackIn) -> dict:
+        """Record a shopper's reaction; it is on disk before this answers."""
+        try:
+            stored = shop.record_feedback(FeedbackEvent(**body.model_dump()))
+        except UnknownProduct as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        except InvalidEvent as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return {"stored": stored, "duplicate": not stored}
+
+    @app.delete("/v1/shoppers/{shopper_id}")
+    def delete_shopper(shopper_id: str) -> dict:
+        """Forget everything stored about one shopper."""
+        return {"shopper_id": shopper_id, "deleted_events": shop.events.delete_shopper(shopper_id)}
 
     @app.get("/v1/policies/search")
     def search_policies(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from retrieval.filters import ProductFilters
-from retrieval.search import ProductHit
+from retrieval.ranking import RankedProduct
 
 if TYPE_CHECKING:
     from bot.server import Shop
@@ -33,11 +33,12 @@ PAGE_CSS = """
 .card .price {font-weight: 700; color: #111;}
 .card .stock-out {color: #b3261e;}
 .card .stock-in {color: #1b7f3b;}
+.card .why {font-size: 0.78rem; color: #6b4e00; margin-top: 2px;}
 """
 
 
-def render_cards(hits: list[ProductHit]) -> str:
-    """Product cards as HTML: image, title, price, rating, stock. All text escaped."""
+def render_cards(hits: list[RankedProduct]) -> str:
+    """Product cards as HTML: image, title, price, rating, stock, why. All text escaped."""
     if not hits:
         return "<p>No products match. Try other words or fewer filters.</p>"
     cards = []
@@ -57,7 +58,9 @@ def render_cards(hits: list[ProductHit]) -> str:
             f'<div class="title">{escape(p.title)}</div>'
             f'<div class="meta"><span class="price">{price}</span> · '
             f"{rating if p.rating is not None else ''}</div>"
-            f'<div class="meta">{escape(p.brand or "")} · {stock}</div></div>'
+            f'<div class="meta">{escape(p.brand or "")} · {stock}</div>'
+            + "".join(f'<div class="why">{escape(r.text)}</div>' for r in hit.reasons[:2])
+            + "</div>"
         )
     return f'<div class="cards">{"".join(cards)}</div>'
 
@@ -72,7 +75,7 @@ def build_page(shop: Shop) -> gr.Blocks:
             )
         except ValueError as exc:
             return f"<p>{escape(str(exc))}</p>"
-        return render_cards(shop.catalog.search(query[:1000], k=12, filters=filters))
+        return render_cards(shop.catalog.recommend(query[:1000], k=12, filters=filters))
 
     with gr.Blocks(title="shopbot") as page:
         gr.Markdown("## shopbot demo store\nDescribe what you are looking for, in your own words.")

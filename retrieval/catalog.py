@@ -172,6 +172,20 @@ class Product(BaseModel):
     def sizes(self) -> list[str]:
         return split_values(self.attributes.get("size"))
 
+    def summary(self) -> dict[str, Any]:
+        """The fields a product card shows."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "price": self.price,
+            "currency": self.currency,
+            "category": self.category,
+            "brand": self.brand,
+            "rating": self.rating,
+            "in_stock": self.in_stock,
+            "image_url": self.image_url,
+        }
+
     def content_hash(self) -> str:
         """Hash of everything stored; an unchanged hash means re-ingest can skip the row."""
         payload = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=False)

@@ -113,9 +113,7 @@ class RankedProduct:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.product.id,
-            "title": self.product.title,
-            "price": self.product.price,
+            **self.product.summary(),
             "score": round(self.score, 6),
             "reasons": [r.to_dict() for r in self.reasons],
         }
@@ -140,9 +138,14 @@ class ProductPosteriors:
         counts[0] += impressions
         counts[1] += min(positives, impressions) if impressions else positives
 
-    def load(self, stats: Mapping[str, tuple[float, float]]) -> None:
-        """Replace the counts with (impressions, positives) per product, e.g. from events."""
-        self._counts = {pid: [float(i), float(p)] for pid, (i, p) in stats.items()}
+    def load(self, stats: Mapping[str, tuple[float, float]], *, replace: bool = True) -> None:
+        """Set (impressions, positives) per product, e.g. from `EventStore.product_stats`;
+        with `replace=False` only the products in `stats` change."""
+        fresh = {pid: [float(i), float(p)] for pid, (i, p) in stats.items()}
+        if replace:
+            self._counts = fresh
+        else:
+            self._counts.update(fresh)
 
     def params(self, product_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         alpha = np.empty(len(product_ids))

@@ -34,18 +34,7 @@ class ProductHit:
     keyword_rank: int | None = None
 
     def to_dict(self) -> dict:
-        return {
-            "id": self.product.id,
-            "title": self.product.title,
-            "price": self.product.price,
-            "currency": self.product.currency,
-            "score": round(self.score, 6),
-            "category": self.product.category,
-            "brand": self.product.brand,
-            "rating": self.product.rating,
-            "in_stock": self.product.in_stock,
-            "image_url": self.product.image_url,
-        }
+        return {**self.product.summary(), "score": round(self.score, 6)}
 
 
 class ProductSearch:

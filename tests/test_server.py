@@ -11,7 +11,9 @@ from retrieval.index import CatalogIndex
 
 @pytest.fixture
 def client(settings, embedder):
-    settings = settings.model_copy(update={"demo_products": 60, "ingest_batch_size": 64})
+    settings = settings.model_copy(
+        update={"demo_products": 60, "ingest_batch_size": 64, "exploration": 0.0}
+    )
     shop = Shop(settings, CatalogIndex.open(settings, embedder=embedder))
     with TestClient(create_app(settings, shop=shop)) as test_client:
         yield test_client
@@ -66,3 +68,73 @@ def test_policy_search_quotes_the_demo_store_documents(client):
     assert response.status_code == 200
     sections = response.json()["sections"]
     assert sections and set(sections[0]) == {"id", "title", "section", "text", "score"}
+
+
+def test_feedback_is_durable_and_teaches_the_ranking(client, settings):
+    from retrieval.events import EventStore
+
+    products = client.get("/v1/products/search", params={"q": "jacket", "k": 5}).json()["products"]
+    assert all("reasons" in p for p in products)
+    target = products[-1]["id"]
+
+    response = client.post(
+        "/v1/feedback",
+        json={"type": "purchase", "product_id": target, "session_id": "s1", "event_id": "e1"},
+    )
+    again = client.post(
+        "/v1/feedback",
+        json={"type": "purchase", "product_id": target, "session_id": "s1", "event_id": "e1"},
+    )
+
+    assert response.status_code == 201 and response.json() == {"stored": True, "duplicate": False}
+    assert again.json() == {"stored": False, "duplicate": True}
+    reader = EventStore(settings.data_dir / "events.sqlite")  # a second connection sees it
+    assert reader.count() == 1
+    reader.close()
+
+
+def test_feedback_for_unknown_products_or_bad_types_is_refused(client):
+    unknown = client.post(
+        "/v1/feedback", json={"type": "click", "product_id": "nope", "session_id": "s1"}
+    )
+    bad_type = client.post(
+        "/v1/feedback", json={"type": "stare", "product_id": "P00001", "session_id": "s1"}
+    )
+
+    assert unknown.status_code == 404
+    assert "unknown product id 'nope'" in unknown.json()["detail"]
+    assert bad_type.status_code == 422
+
+
+def test_a_shoppers_history_shapes_their_results_and_can_be_deleted(client):
+    first = client.get("/v1/products/search", params={"q": "shoes", "k": 10}).json()["products"]
+    liked_brand = first[-1]["brand"]
+    before = [p["brand"] for p in first].index(liked_brand)
+    for product in first:
+        if product["brand"] == liked_brand:
+            for kind in ("click", "like", "purchase"):
+                client.post(
+                    "/v1/feedback",
+                    json={
+                        "type": kind,
+                        "product_id": product["id"],
+                        "session_id": "s9",
+                        "shopper_id": "ann",
+                    },
+                )
+
+    personal = client.get(
+        "/v1/products/search", params={"q": "shoes", "k": 10, "shopper_id": "ann"}
+    ).json()["products"]
+
+    position = [p["brand"] for p in personal].index(liked_brand)
+    assert position < before
+    assert {"code": "liked_brand", "text": f"you liked {liked_brand} before"} in personal[position][
+        "reasons"
+    ]
+    deleted = client.delete("/v1/shoppers/ann").json()
+    assert deleted["deleted_events"] > 0
+    after = client.get(
+        "/v1/products/search", params={"q": "shoes", "k": 10, "shopper_id": "ann"}
+    ).json()["products"]
+    assert all(r["code"] != "liked_brand" for p in after for r in p["reasons"])
