@@ -288,6 +288,62 @@ def eval_retrieval(
     emit(as_json, result, "\n".join([header, *rows]))
 
 
+@main.group("scorer")
+def scorer_group() -> None:
+    """The recommendation scorer's learnt weights."""
+
+
+@scorer_group.command("train")
+@click.option("--holdout", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5))
+@click.option("--l2", default=1.0, show_default=True, type=click.FloatRange(0))
+@common_options
+def scorer_train(settings, as_json: bool, holdout: float, l2: float) -> None:
+    """Fit the feature weights to logged impressions and feedback; save a new version.
+
+    The newest examples are held out; the report compares the new weights' AUC on them with
+    the weights in use. A running server picks the new version up on its next request.
+
+    Example usage: shopbot scorer train --json
+    """
+    from retrieval.events import EventStore
+    from retrieval.learning import WeightStore, train_weights
+
+    store = WeightStore(Path(settings.data_dir) / "scorer")
+    current = store.latest()
+    events = EventStore(Path(settings.data_dir) / "events.sqlite")
+    try:
+        rows = events.training_rows()
+    finally:
+        events.close()
+    weights, metrics = train_weights(
+        rows, current=current.weights if current else None, holdout=holdout, l2=l2
+    )
+    trained = store.save(weights, metrics, examples=len(rows))
+    report = {"version": trained.version, "weights": weights, "metrics": metrics}
+    text = [f"saved scorer weights version {trained.version} ({len(rows)} examples)"]
+    text += [f"  {name}: {value}" for name, value in metrics.items()]
+    emit(as_json, report, "\n".join(text))
+
+
+@scorer_group.command("show")
+@common_options
+def scorer_show(settings, as_json: bool) -> None:
+    """Print the weights in use, their version and held-out metrics.
+
+    Example usage: shopbot scorer show --json
+    """
+    from dataclasses import asdict
+
+    from retrieval.learning import WeightStore
+    from retrieval.ranking import DEFAULT_WEIGHTS
+
+    trained = WeightStore(Path(settings.data_dir) / "scorer").latest()
+    report = asdict(trained) if trained else {"version": 0, "weights": DEFAULT_WEIGHTS}
+    lines = [f"version {report['version']}"]
+    lines += [f"  {name}: {value}" for name, value in report["weights"].items()]
+    emit(as_json, report, "\n".join(lines))
+
+
 @main.group("bench")
 def bench_group() -> None:
     """Benchmarks behind the figures in the README."""

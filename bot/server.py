@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,7 +26,9 @@ from retrieval.errors import RetrievalError
 from retrieval.events import EventStore, FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
+from retrieval.learning import WeightStore
 from retrieval.profile import ShopperProfile, build_profile
+from retrieval.ranking import RankedProduct, checked_weights
 
 log = logging.getLogger("shopbot.server")
 
@@ -47,6 +50,51 @@ class Shop:
         self._catalog = catalog
         self._events: EventStore | None = None
         self._lock = threading.Lock()
+        self.weight_store = WeightStore(Path(settings.data_dir) / "scorer")
+        self._weights_version = 0
+
+    def refresh_weights(self) -> None:
+        """Use the newest trained weights, if `shopbot scorer train` saved a new version."""
+        version = self.weight_store.latest_version()
+        if version != self._weights_version:
+            trained = self.weight_store.latest()
+            if trained is not None:
+                self.catalog.scorer.weights = checked_weights(trained.weights)
+                log.info("scorer weights version %s loaded", trained.version)
+            self._weights_version = version
+
+    def recommend(
+        self,
+        query: str,
+        k: int,
+        filters: ProductFilters,
+        *,
+        shopper_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[RankedProduct]:
+        """Ranked products for this shopper; with a session, what is shown is logged as
+        impressions (with the features it was ranked by) for the scorer to learn from."""
+        self.refresh_weights()
+        profile = self.shopper_profile(shopper_id, session_id)
+        ranked = self.catalog.recommend(query, k=k, filters=filters, profile=profile)
+        if session_id:
+            now = time.time()
+            self.events.record_many(
+                [
+                    FeedbackEvent(
+                        "impression",
+                        item.product.id,
+                        session_id=session_id,
+                        shopper_id=shopper_id,
+                        ts=now,
+                        position=position,
+                        features=item.features,
+                        request=query[:2000],
+                    )
+                    for position, item in enumerate(ranked)
+                ]
+            )
+        return ranked
 
     @property
     def events(self) -> EventStore:
@@ -166,8 +214,10 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
             )
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        profile = shop.shopper_profile(shopper_id, session_id)
-        ranked = shop.catalog.recommend(q, k=k, filters=filters, profile=profile)
+        try:
+            ranked = shop.recommend(q, k, filters, shopper_id=shopper_id, session_id=session_id)
+        except InvalidEvent as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         return {"query": q, "products": [item.to_dict() for item in ranked]}
 
     @app.post("/v1/feedback", status_code=201)

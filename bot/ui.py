@@ -75,7 +75,7 @@ def build_page(shop: Shop) -> gr.Blocks:
             )
         except ValueError as exc:
             return f"<p>{escape(str(exc))}</p>"
-        return render_cards(shop.catalog.recommend(query[:1000], k=12, filters=filters))
+        return render_cards(shop.recommend(query[:1000], 12, filters))
 
     with gr.Blocks(title="shopbot") as page:
         gr.Markdown("## shopbot demo store\nDescribe what you are looking for, in your own words.")

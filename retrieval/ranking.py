@@ -169,6 +169,18 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def checked_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """DEFAULT_WEIGHTS overridden by `weights`; unknown names and non-numbers are refused."""
+    merged = dict(DEFAULT_WEIGHTS)
+    for name, value in (weights or {}).items():
+        if name not in DEFAULT_WEIGHTS:
+            raise ValueError(f"unknown feature {name!r}; features are {', '.join(FEATURES)}")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"weight for {name} must be a finite number, but got {value!r}")
+        merged[name] = float(value)
+    return merged
+
+
 class Scorer:
     """Orders candidates for one shopper and one request, with reasons for each product.
 
@@ -184,16 +196,9 @@ class Scorer:
         exploration: float = 1.0,
         seed: int | None = None,
     ) -> None:
-        merged = dict(DEFAULT_WEIGHTS)
-        for name, value in (weights or {}).items():
-            if name not in DEFAULT_WEIGHTS:
-                raise ValueError(f"unknown feature {name!r}; features are {', '.join(FEATURES)}")
-            if not math.isfinite(value):
-                raise ValueError(f"weight for {name} must be a finite number, but got {value}")
-            merged[name] = float(value)
         if exploration < 0:
             raise ValueError(f"exploration must be >= 0, but got {exploration}")
-        self.weights = merged
+        self.weights = checked_weights(weights)
         self.posteriors = posteriors or ProductPosteriors()
         self.exploration = exploration
         self._rng = np.random.default_rng(seed)

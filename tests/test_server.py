@@ -138,3 +138,42 @@ def test_a_shoppers_history_shapes_their_results_and_can_be_deleted(client):
         "/v1/products/search", params={"q": "shoes", "k": 10, "shopper_id": "ann"}
     ).json()["products"]
     assert all(r["code"] != "liked_brand" for p in after for r in p["reasons"])
+
+
+def test_new_trained_weights_are_used_without_a_restart(client, settings):
+    from retrieval.learning import WeightStore
+
+    params = {"q": "jacket", "k": 10, "session_id": "s5"}
+    before = client.get("/v1/products/search", params=params).json()["products"]
+
+    WeightStore(settings.data_dir / "scorer").save(
+        {
+            "relevance": 0.0,
+            "price_fit": 0.0,
+            "affinity_price": 0.0,
+            "rating": 0.0,
+            "popularity": 0.0,
+            "ctr": 0.0,
+            "slot_match": 0.0,
+            "recency": 0.0,
+            "affinity_brand": 0.0,
+            "affinity_category": 0.0,
+            "keyword": -1.0,
+            "semantic": 0.0,
+        },
+        {"heldout_auc": 0.5},
+        examples=0,
+    )
+    after = client.get("/v1/products/search", params=params).json()["products"]
+
+    assert [p["id"] for p in after] != [p["id"] for p in before]  # keyword order reversed
+
+
+def test_searching_in_a_session_logs_impressions_with_features(client, settings):
+    from retrieval.events import EventStore
+
+    client.get("/v1/products/search", params={"q": "lamp", "k": 3, "session_id": "s7"})
+
+    reader = EventStore(settings.data_dir / "events.sqlite")
+    assert [kind for _, kind, _ in reader.interactions(session_id="s7")] == ["impression"] * 3
+    reader.close()
