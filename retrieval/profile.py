@@ -18,6 +18,7 @@ from retrieval.events import POSITIVE, SIGNAL
 # Affinity = tanh(decayed signal / AFFINITY_SCALE): one fresh like gives tanh(2/3) = 0.58.
 AFFINITY_SCALE = 3.0
 SECONDS_PER_DAY = 86_400.0
+USUAL_RATE_PRIOR_IMPRESSIONS = 10.0
 
 
 @dataclass
@@ -47,6 +48,16 @@ def weighted_median(values: Sequence[tuple[float, float]]) -> float | None:
     return None
 
 
+def _affinities(
+    signal: Mapping[str, float], shown: Mapping[str, float], usual: float
+) -> dict[str, float]:
+    """tanh((signal - expected signal for how often it was shown) / AFFINITY_SCALE) per key."""
+    return {
+        key: math.tanh((signal.get(key, 0.0) - shown.get(key, 0.0) * usual) / AFFINITY_SCALE)
+        for key in set(signal) | set(shown)
+    }
+
+
 def build_profile(
     interactions: Sequence[tuple[str, str, float]],
     products: Mapping[str, Product],
@@ -57,9 +68,11 @@ def build_profile(
     """Summarise (product_id, type, ts) interactions, in any order, into a profile.
 
     Each (product, type) counts once, at its latest time, so repeated clicks on one product
-    do not drown the rest; its SIGNAL weight halves every `half_life_days`. Impressions only
-    mark a product as seen. Products missing from `products` still count as seen, liked or
-    disliked, but add nothing to the affinities or the price level.
+    do not drown the rest; its SIGNAL weight halves every `half_life_days`. An affinity is the
+    signal beyond what the shopper's usual rate predicts for how often that category or brand
+    was shown, so a brand shown often and never chosen drifts negative. Products missing from
+    `products` still count as seen, liked or disliked, but add nothing to the affinities or
+    the price level.
     """
     if half_life_days <= 0:
         raise ValueError(f"half_life_days must be > 0, but got {half_life_days}")
@@ -97,8 +110,26 @@ def build_profile(
 
     for product_id, (_, kind) in last_opinion.items():
         (profile.disliked if kind == "dislike" else profile.liked).add(product_id)
-    profile.categories = {k: math.tanh(v / AFFINITY_SCALE) for k, v in categories.items()}
-    profile.brands = {k: math.tanh(v / AFFINITY_SCALE) for k, v in brands.items()}
+
+    # Being shown a brand often and never choosing it says something too: each impression
+    # expects the shopper's usual share of positive signal, and only the excess is affinity.
+    shown_categories: dict[str, float] = {}
+    shown_brands: dict[str, float] = {}
+    shown_total = 0.0
+    for product_id, kind, ts in interactions:
+        product = products.get(product_id)
+        if kind != "impression" or product is None:
+            continue
+        decay = 0.5 ** (max(0.0, now - ts) / SECONDS_PER_DAY / half_life_days)
+        shown_total += decay
+        for key, table in ((product.category, shown_categories), (product.brand, shown_brands)):
+            if key:
+                table[key.strip().lower()] = table.get(key.strip().lower(), 0.0) + decay
+    # The shopper's usual positive signal per impression, smoothed so a short history
+    # (a purchase or two, few impressions logged) does not expect too much of each showing.
+    usual = sum(liking.values()) / (shown_total + USUAL_RATE_PRIOR_IMPRESSIONS)
+    profile.categories = _affinities(categories, shown_categories, usual)
+    profile.brands = _affinities(brands, shown_brands, usual)
     prices = [
         (products[pid].price, weight)
         for pid, weight in liking.items()
