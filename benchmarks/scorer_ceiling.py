@@ -39,9 +39,11 @@ def main() -> None:
         truth = {
             c.product.id: sim.click_probability(shopper, c.product, wanted) for c in candidates
         }
-        ranked = sorted(candidates, key=lambda c: -(sim.appeal[c.product.id] + 2.0 * c.relevance))[
-            : sim.slots
-        ]
+        # The click model's own terms: hidden appeal, minus its penalty for the wrong type.
+        ranked = sorted(
+            candidates,
+            key=lambda c: -(sim.appeal[c.product.id] - (0.0 if c.relevance >= 1.0 else 2.0)),
+        )[: sim.slots]
         best = sorted(truth.values(), reverse=True)[: sim.slots]
         regret += sum(examination(i) * p for i, p in enumerate(best))
         regret -= sum(examination(i) * truth[c.product.id] for i, c in enumerate(ranked))
