@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=1200)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--systems", default="keyword,dense,hybrid")
+    parser.add_argument("--systems", default="keyword,dense,hybrid,ranked")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

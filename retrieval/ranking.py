@@ -10,7 +10,7 @@ inspectable features per (shopper, product, request):
     price_fit       1 inside the asked price range, falling off outside; 0 when none asked
     rating          star rating shrunk toward the prior by review count, centred on 0
     popularity      log review count plus purchases, in [0, 1]
-    recency         1 for a product added today, halving every 30 days
+    recency         how much newer than the usual candidate (freshness halves in 30 days)
     ctr             learned click-through of this product (posterior), centred on the prior
     affinity_*      this shopper's liking of the category and brand, closeness to their price level
 
@@ -224,14 +224,9 @@ class Scorer:
         matrix[:, col["keyword"]] = _share_of_best([c.keyword or 0.0 for c in candidates])
         matrix[:, col["semantic"]] = [c.semantic or 0.0 for c in candidates]
 
-        ids = [c.product.id for c in candidates]
-        alpha, beta = self.posteriors.params(ids)
-        rate = alpha / (alpha + beta)
-        if explore and self.exploration > 0:
-            draw = self._rng.beta(alpha, beta)
-            rate = rate + self.exploration * (draw - rate)
-        lift = _logit(rate) - _logit(np.array(self.posteriors.prior_mean))
-        matrix[:, col["ctr"]] = np.clip(lift, -2.0, 2.0)
+        matrix[:, col["ctr"]] = self.click_lift([c.product.id for c in candidates], explore)
+        added = [c.added_at for c in candidates if c.added_at is not None]
+        usual_age = now - float(np.median(added)) if added else 0.0
 
         for row, candidate in enumerate(candidates):
             product = candidate.product
@@ -241,9 +236,11 @@ class Scorer:
             matrix[row, col["popularity"]] = min(
                 math.log1p(product.review_count or 0) / math.log1p(10_000), 1.0
             )
-            if candidate.added_at is not None:
-                age_days = max(now - candidate.added_at, 0.0) / 86_400
-                matrix[row, col["recency"]] = 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
+            if candidate.added_at is not None:  # newer than the usual candidate, decaying
+                age = max(now - candidate.added_at, 0.0)
+                matrix[row, col["recency"]] = max(
+                    _freshness(age) - _freshness(max(usual_age, 0.0)), 0.0
+                )
             if profile is not None and not profile.is_empty():
                 category = (product.category or "").lower()
                 brand = (product.brand or "").lower()
@@ -253,6 +250,17 @@ class Scorer:
                     product.price, profile.price_level
                 )
         return matrix
+
+    def click_lift(self, product_ids: Sequence[str], explore: bool = False) -> np.ndarray:
+        """Learnt click rate against the prior, in log-odds clipped to [-2, 2]; with `explore`,
+        from a posterior draw scaled by `exploration` (Thompson sampling)."""
+        alpha, beta = self.posteriors.params(product_ids)
+        rate = alpha / (alpha + beta)
+        if explore and self.exploration > 0:
+            draw = self._rng.beta(alpha, beta)
+            rate = rate + self.exploration * (draw - rate)
+        lift = _logit(rate) - _logit(np.array(self.posteriors.prior_mean))
+        return np.clip(lift, -2.0, 2.0)
 
     def rank(
         self,
@@ -264,11 +272,21 @@ class Scorer:
         explore: bool = True,
         now: float | None = None,
     ) -> list[RankedProduct]:
-        """The in-stock candidates, best first, each with its features and reasons."""
+        """The in-stock candidates, best first, each with its features and reasons.
+
+        Features and reasons state what is known (the mean click rate); with `explore` the
+        order uses a posterior draw of the click rate instead.
+        """
         shown = [c for c in candidates if c.product.in_stock]
-        matrix = self.features(shown, request, profile, explore=explore, now=now)
+        matrix = self.features(shown, request, profile, now=now)
         vector = np.array([self.weights[name] for name in FEATURES])
-        scores = matrix @ vector if len(shown) else np.zeros(0)
+        scoring = matrix
+        if explore and len(shown):
+            scoring = matrix.copy()
+            scoring[:, FEATURES.index("ctr")] = self.click_lift(
+                [c.product.id for c in shown], explore=True
+            )
+        scores = scoring @ vector if len(shown) else np.zeros(0)
         # Ties (e.g. a catalog of titles only) keep the recall order.
         order = sorted(range(len(shown)), key=lambda i: (-scores[i], i))[: k or len(shown)]
         ranked = []
@@ -303,6 +321,10 @@ def _slot_match(product: Product, request: RankRequest) -> float:
     if request.size:
         checks.append(bool(set(request.size) & set(product.sizes)))
     return sum(checks) / len(checks) if checks else 0.0
+
+
+def _freshness(age_seconds: float) -> float:
+    return 0.5 ** (age_seconds / 86_400 / RECENCY_HALF_LIFE_DAYS)
 
 
 def _price_fit(price: float | None, request: RankRequest) -> float:
@@ -360,6 +382,6 @@ def explain(
         reasons.append(Reason("highly_rated", f"rated {product.rating:.1f} by shoppers"))
     if features.get("ctr", 0.0) >= 0.7:
         reasons.append(Reason("popular_choice", "often chosen by shoppers"))
-    if features.get("recency", 0.0) >= 0.8:
+    if features.get("recency", 0.0) >= 0.3:
         reasons.append(Reason("new_arrival", "new arrival"))
     return reasons

@@ -197,3 +197,24 @@ def test_bench_scorer_prints_the_documented_shape_and_a_plot(tmp_path):
         assert set(metrics) == {"ctr", "regret", "ndcg@10"}
     assert set(report["personalization"]) == {"ndcg@10_with_history", "ndcg@10_without_history"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reasons_state_knowledge_not_exploration_draws():
+    day = 86_400.0
+    old = [Candidate(product(f"o{i}"), relevance=1.0, added_at=0.0) for i in range(5)]
+    fresh = Candidate(product("fresh"), relevance=1.0, added_at=40 * day)
+    scorer = Scorer(exploration=1.0, seed=3)
+
+    for _ in range(20):
+        ranked = scorer.rank([*old, fresh], explore=True, now=41 * day)
+        codes = {r.product.id: [reason.code for reason in r.reasons] for r in ranked}
+        assert codes["fresh"] == ["new_arrival"]
+        assert all(codes[f"o{i}"] == [] for i in range(5))  # nothing learnt: no "popular"
+
+
+def test_a_catalog_imported_at_once_has_no_new_arrivals():
+    items = [Candidate(product(f"p{i}"), relevance=1.0, added_at=100.0) for i in range(4)]
+
+    ranked = Scorer(seed=0).rank(items, explore=False, now=200.0)
+
+    assert all(r.reasons == [] for r in ranked)
