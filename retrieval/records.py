@@ -98,44 +98,31 @@ class ProductRecords:
             )
             return [row[0] for row in rows]
 
-    def hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT id, hash FROM products WHERE id IN ({marks})", chunk
-                )
-                found.update(dict(rows))
-        return found
-
-    def get_many(self, ids: Sequence[str]) -> dict[str, Product]:
-        """Products by id; ids that are not in the catalog are left out."""
-        found: dict[str, Product] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for pid, data in self._db.execute(
-                    f"SELECT id, data FROM products WHERE id IN ({marks})", chunk
-                ):
-                    found[pid] = Product.model_validate_json(data)
-        return found
-
-    def added_at(self, ids: Sequence[str]) -> dict[str, float]:
-        """When each product first entered the catalog (seconds since the epoch)."""
-        found: dict[str, float] = {}
+    def _column_by_id(self, column: str, ids: Sequence[str]) -> dict[str, object]:
+        """id -> `column` for the ids in the catalog, queried in chunks SQLite accepts."""
+        found: dict[str, object] = {}
         with self._lock:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
                 marks = ",".join("?" * len(chunk))
                 found.update(
                     self._db.execute(
-                        f"SELECT id, created_at FROM products WHERE id IN ({marks})", chunk
+                        f"SELECT id, {column} FROM products WHERE id IN ({marks})", chunk
                     )
                 )
         return found
+
+    def hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        return self._column_by_id("hash", ids)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Product]:
+        """Products by id; ids that are not in the catalog are left out."""
+        rows = self._column_by_id("data", ids)
+        return {pid: Product.model_validate_json(data) for pid, data in rows.items()}
+
+    def added_at(self, ids: Sequence[str]) -> dict[str, float]:
+        """When each product first entered the catalog (seconds since the epoch)."""
+        return self._column_by_id("created_at", ids)
 
     def iter_products(self, batch_size: int = 1000) -> Iterable[Product]:
         last = 0
