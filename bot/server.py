@@ -166,7 +166,7 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
     async def lifespan(app: FastAPI):
         shop.ensure_demo_catalog()
         shop.catalog.embedder.load()  # the first shopper should not wait for the model
-        shop.events  # noqa: B018 - open the event store and load the learnt click rates
+        shop.events.count()  # open the feedback store now: it loads the learnt click rates
         yield
         shop.close()
 

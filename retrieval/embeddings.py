@@ -120,11 +120,6 @@ class Embedder:
                 self._model, _model_fingerprint(source), self.onnx_dir
             )
 
-    @property
-    def dimension(self) -> int:
-        self.load()
-        return int(self._model.get_embedding_dimension())
-
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
         vectors = self._model.encode(

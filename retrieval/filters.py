@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from retrieval.catalog import Product, split_values
+from retrieval.catalog import Product
 
 
 def _as_keys(value: str | list[str] | None) -> list[str]:
@@ -100,23 +100,6 @@ class ProductFilters:
                 params.extend(f"|{v}|" for v in values)
         return (" AND ".join(parts) or "1"), params
 
-    def matches(self, product: Product) -> bool:
-        """True when `product` passes every filter (the stores' semantics, in Python)."""
-        checks = [
-            self.price_min is None
-            or (product.price is not None and product.price >= self.price_min),
-            self.price_max is None
-            or (product.price is not None and product.price <= self.price_max),
-            self.rating_min is None
-            or (product.rating is not None and product.rating >= self.rating_min),
-            self.in_stock is None or product.in_stock == self.in_stock,
-            not self.category or (product.category or "").lower() in self.category,
-            not self.brand or (product.brand or "").lower() in self.brand,
-            not self.colour or bool(set(self.colour) & set(product.colours)),
-            not self.size or bool(set(self.size) & set(product.sizes)),
-        ]
-        return all(checks)
-
 
 def chroma_metadata(product: Product) -> dict[str, Any]:
     """Metadata stored beside each vector: exactly the fields the filters use."""
@@ -139,6 +122,3 @@ def chroma_metadata(product: Product) -> dict[str, Any]:
 def packed_values(values: list[str]) -> str:
     """Multi-values stored in SQL as "|red|navy|" so instr() matches whole values."""
     return "|" + "|".join(values) + "|" if values else ""
-
-
-__all__ = ["ProductFilters", "chroma_metadata", "packed_values", "split_values"]

@@ -107,6 +107,7 @@ class CatalogIndex:
         return self._marker.exists()
 
     def close(self) -> None:
+        self.searcher.close()
         self.records.close()
 
     # -- writing -------------------------------------------------------------------------

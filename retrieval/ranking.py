@@ -160,9 +160,6 @@ class ProductPosteriors:
     def prior_mean(self) -> float:
         return self.alpha0 / (self.alpha0 + self.beta0)
 
-    def impressions(self, product_id: str) -> float:
-        return self._counts.get(product_id, (0.0, 0.0))[0]
-
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-4, 1 - 1e-4)

@@ -124,20 +124,6 @@ class ProductRecords:
         """When each product first entered the catalog (seconds since the epoch)."""
         return self._column_by_id("created_at", ids)
 
-    def iter_products(self, batch_size: int = 1000) -> Iterable[Product]:
-        last = 0
-        while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT rid, data FROM products WHERE rid > ? ORDER BY rid LIMIT ?",
-                    (last, batch_size),
-                ).fetchall()
-            if not rows:
-                return
-            for _, data in rows:
-                yield Product.model_validate_json(data)
-            last = rows[-1][0]
-
     # -- writing -------------------------------------------------------------------------
 
     def upsert(self, products: Sequence[Product], hashes: Sequence[str]) -> None:

@@ -62,6 +62,9 @@ class ProductSearch:
         self.keyword_weight = keyword_weight
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword")
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
     def recall(
         self,
         query: str,

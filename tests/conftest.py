@@ -34,10 +34,6 @@ class HashEmbedder(Embedder):
     def load(self) -> None:
         pass
 
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
     def _encode(self, texts):
         self.encoded += len(texts)
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
