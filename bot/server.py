@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field
 from bot.images import placeholder_svg
 from bot.settings import Settings
 from retrieval.errors import RetrievalError
-from retrieval.events import EventStore, FeedbackEvent, InvalidEvent, UnknownProduct
+from retrieval.events import POSITIVE, EventStore, FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
-from retrieval.learning import WeightStore
+from retrieval.learning import WeightStore, pairwise_step
 from retrieval.profile import ShopperProfile, build_profile
 from retrieval.ranking import RankedProduct, checked_weights
 
@@ -115,7 +115,23 @@ class Shop:
         if stored:
             stats = self.events.product_stats([event.product_id])
             self.catalog.scorer.posteriors.load(stats, replace=False)
+            self._learn_online(event)
         return stored
+
+    def _learn_online(self, event: FeedbackEvent) -> None:
+        """A choice among the products shown together teaches the weights right away."""
+        if event.type not in POSITIVE and event.type != "dislike":
+            return
+        shown = dict(self.events.last_shown(event.session_id))
+        if event.product_id not in shown or len(shown) < 2:
+            return
+        target = shown.pop(event.product_id)
+        scorer = self.catalog.scorer
+        if event.type == "dislike":  # every other product shown was preferred to it
+            for features in shown.values():
+                scorer.weights = pairwise_step(scorer.weights, features, [target])
+        else:
+            scorer.weights = pairwise_step(scorer.weights, target, list(shown.values()))
 
     def shopper_profile(self, shopper_id: str | None, session_id: str | None) -> ShopperProfile:
         if not shopper_id and not session_id:

@@ -289,6 +289,17 @@ class EventStore:
         with self._lock:
             return [tuple(row) for row in self._db.execute(sql, [*params, limit])]
 
+    def last_shown(self, session_id: str) -> list[tuple[str, dict[str, float]]]:
+        """(product_id, features) of the session's latest list of shown products, in order."""
+        sql = (
+            "SELECT product_id, features FROM events WHERE session_id = ? AND type = 'impression'"
+            " AND features IS NOT NULL AND ts = (SELECT MAX(ts) FROM events WHERE session_id = ?"
+            " AND type = 'impression' AND features IS NOT NULL) ORDER BY position, rid"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (session_id, session_id)).fetchall()
+        return [(pid, json.loads(features)) for pid, features in rows]
+
     def training_rows(
         self, since: float | None = None
     ) -> list[tuple[dict[str, float], int, float, float]]:

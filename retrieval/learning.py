@@ -5,7 +5,8 @@ purchase that follows makes it a positive example (`EventStore.training_rows`). 
 regression over those features, fitted offline by `shopbot scorer train`, becomes the new
 weights. The newest examples are held out: a version records how well it ranks them (AUC)
 next to the weights it replaces, and is saved as `weights-NNNN.json`. A running server picks
-up a new version on its next request, without a restart.
+up a new version on its next request, without a restart. Between trainings each click (or
+dislike) nudges the weights in memory: `pairwise_step`.
 """
 
 from __future__ import annotations
@@ -111,6 +112,36 @@ def train_weights(
         ),
     }
     return learned, metrics
+
+
+ONLINE_LEARNING_RATE = 0.02
+ONLINE_WEIGHT_LIMIT = 5.0
+
+
+def pairwise_step(
+    weights: Mapping[str, float],
+    preferred: Mapping[str, float],
+    others: Sequence[Mapping[str, float]],
+    *,
+    learning_rate: float = ONLINE_LEARNING_RATE,
+) -> dict[str, float]:
+    """One online step of pairwise logistic learning: the shopper chose `preferred` over
+    `others` (shown beside it), so move the weights to score it higher than them.
+
+    Small, bounded steps: one shopper's clicks nudge the weights, they cannot take them over.
+    """
+    if not others:
+        return dict(weights)
+    w = np.array([weights[name] for name in FEATURES])
+    chosen = np.array([preferred.get(name, 0.0) for name in FEATURES])
+    gradient = np.zeros_like(w)
+    for other in others:
+        difference = chosen - np.array([other.get(name, 0.0) for name in FEATURES])
+        gradient += difference / (1.0 + np.exp(np.clip(w @ difference, -30, 30)))
+    w = np.clip(
+        w + learning_rate * gradient / len(others), -ONLINE_WEIGHT_LIMIT, ONLINE_WEIGHT_LIMIT
+    )
+    return {name: round(float(value), 6) for name, value in zip(FEATURES, w, strict=True)}
 
 
 class WeightStore:

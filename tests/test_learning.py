@@ -68,3 +68,20 @@ def test_scorer_train_command_learns_from_the_event_store(tmp_path):
     report = json.loads(result.stdout)
     assert report["version"] == 1 and report["weights"]["rating"] > 1.0
     assert json.loads(shown.stdout)["weights"] == report["weights"]
+
+
+def test_a_click_nudges_the_weights_toward_what_was_chosen_and_only_a_little():
+    from retrieval.learning import ONLINE_WEIGHT_LIMIT, pairwise_step
+
+    weights = dict(DEFAULT_WEIGHTS)
+    chosen = {"rating": 1.0, "relevance": 0.5}
+    others = [{"rating": -1.0, "relevance": 0.9}, {"rating": -0.5, "relevance": 1.0}]
+
+    once = pairwise_step(weights, chosen, others)
+    assert once["rating"] > weights["rating"] and once["relevance"] < weights["relevance"]
+    assert abs(once["rating"] - weights["rating"]) < 0.1
+
+    flooded = weights
+    for _ in range(10_000):
+        flooded = pairwise_step(flooded, chosen, others)
+    assert max(abs(v) for v in flooded.values()) <= ONLINE_WEIGHT_LIMIT

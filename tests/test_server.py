@@ -177,3 +177,17 @@ def test_searching_in_a_session_logs_impressions_with_features(client, settings)
     reader = EventStore(settings.data_dir / "events.sqlite")
     assert [kind for _, kind, _ in reader.interactions(session_id="s7")] == ["impression"] * 3
     reader.close()
+
+
+def test_a_click_after_a_search_teaches_the_weights_online(client):
+    shop = client.app.state.shop
+    shown = client.get(
+        "/v1/products/search", params={"q": "shoes", "k": 5, "session_id": "s8"}
+    ).json()["products"]
+    before = dict(shop.catalog.scorer.weights)
+
+    client.post(
+        "/v1/feedback", json={"type": "click", "product_id": shown[-1]["id"], "session_id": "s8"}
+    )
+
+    assert shop.catalog.scorer.weights != before
