@@ -114,7 +114,7 @@ def train_weights(
     return learned, metrics
 
 
-ONLINE_LEARNING_RATE = 0.02
+ONLINE_LEARNING_RATE = 0.005
 ONLINE_WEIGHT_LIMIT = 5.0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.catalog import Product
+from retrieval.learning import pairwise_step
 from retrieval.profile import build_profile
 from retrieval.ranking import Candidate, ProductPosteriors, RankRequest, Scorer
 
@@ -35,6 +36,7 @@ POLICIES = ("static", "greedy", "thompson")
 SHOWN = 10
 PRIOR_MEAN = 0.05
 PRIOR_STRENGTH = 10.0
+ONLINE_WEIGHTS = True
 BASE_LOGIT = -2.4  # an average product for an average shopper: ~8% click probability
 
 
@@ -202,6 +204,7 @@ class ShopperSimulator:
             best = sorted(truth.values(), reverse=True)[: self.slots]
             run.regret += sum(examination(i) * p for i, p in enumerate(best)) - expected
             run.ndcg.append(ndcg([truth[pid] for pid in ranking], list(truth.values())))
+            features = {r.product.id: r.features for r in ranked[: self.slots]}
             for position, pid in enumerate(shown):
                 clicked = rng.random() < examination(position) * truth[pid]
                 run.impressions += 1
@@ -209,6 +212,9 @@ class ShopperSimulator:
                 if learning:  # a click counts against the chance the shopper looked there
                     scorer.posteriors.update(pid, examination(position), float(clicked))
                     history[shopper.id].append((pid, "click" if clicked else "impression", step))
+                    if clicked and ONLINE_WEIGHTS:  # as the server does on each click
+                        others = [f for other, f in features.items() if other != pid]
+                        scorer.weights = pairwise_step(scorer.weights, features[pid], others)
             if step % 50 == 49 or step == len(plan) - 1:
                 run.regret_curve.append(round(run.regret, 3))
         return run, (scorer, history)
