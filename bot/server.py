@@ -134,9 +134,14 @@ class Shop:
             scorer.weights = pairwise_step(scorer.weights, target, list(shown.values()))
 
     def shopper_profile(self, shopper_id: str | None, session_id: str | None) -> ShopperProfile:
-        if not shopper_id and not session_id:
+        """What this shopper did in every session (with a shopper id) and in this session."""
+        interactions = set()
+        if shopper_id:
+            interactions.update(self.events.interactions(shopper_id=shopper_id))
+        if session_id:
+            interactions.update(self.events.interactions(session_id=session_id))
+        if not interactions:
             return ShopperProfile()
-        interactions = self.events.interactions(shopper_id=shopper_id, session_id=session_id)
         products = self.catalog.records.get_many(list({pid for pid, _, _ in interactions}))
         return build_profile(interactions, products)
 

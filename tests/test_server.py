@@ -191,3 +191,22 @@ def test_a_click_after_a_search_teaches_the_weights_online(client):
     )
 
     assert shop.catalog.scorer.weights != before
+
+
+def test_a_returning_shoppers_profile_spans_their_sessions(client):
+    shop = client.app.state.shop
+    product = client.get("/v1/products/search", params={"q": "lamp"}).json()["products"][0]
+    client.post(
+        "/v1/feedback",
+        json={
+            "type": "like",
+            "product_id": product["id"],
+            "session_id": "monday",
+            "shopper_id": "bo",
+        },
+    )
+
+    profile = shop.shopper_profile("bo", "tuesday")
+
+    assert profile.liked == {product["id"]}
+    assert shop.shopper_profile(None, "tuesday").is_empty()
