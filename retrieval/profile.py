@@ -26,6 +26,8 @@ class ShopperProfile:
     categories: dict[str, float] = field(default_factory=dict)  # lower-cased -> [-1, 1]
     brands: dict[str, float] = field(default_factory=dict)  # lower-cased -> [-1, 1]
     price_level: float | None = None  # typical price of products the shopper liked
+    # the same per lower-cased category: a $20 t-shirt buyer may still buy $300 boots
+    category_price_levels: dict[str, float] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)  # every product interacted with
     liked: set[str] = field(default_factory=set)  # a positive event, not undone by a dislike
     disliked: set[str] = field(default_factory=set)  # the latest opinion was a dislike
@@ -136,4 +138,16 @@ def build_profile(
         if pid in profile.liked and products[pid].price is not None
     ]
     profile.price_level = weighted_median(prices)
+    by_category: dict[str, list[tuple[float, float]]] = {}
+    for pid, weight in liking.items():
+        product = products[pid]
+        if pid in profile.liked and product.price is not None and product.category:
+            by_category.setdefault(product.category.strip().lower(), []).append(
+                (product.price, weight)
+            )
+    profile.category_price_levels = {
+        category: level
+        for category, values in by_category.items()
+        if (level := weighted_median(values)) is not None
+    }
     return profile

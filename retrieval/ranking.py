@@ -244,7 +244,7 @@ class Scorer:
                 matrix[row, col["affinity_category"]] = profile.categories.get(category, 0.0)
                 matrix[row, col["affinity_brand"]] = profile.brands.get(brand, 0.0)
                 matrix[row, col["affinity_price"]] = _price_closeness(
-                    product.price, profile.price_level
+                    product.price, profile.category_price_levels.get(category, profile.price_level)
                 )
         return matrix
 
