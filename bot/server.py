@@ -9,6 +9,7 @@ catalog is ingested, so a fresh install has something to show.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -252,9 +253,21 @@ def create_app(settings: Settings, *, shop: Shop | None = None, ui: bool = True)
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return {"stored": stored, "duplicate": not stored}
 
-    @app.delete("/v1/shoppers/{shopper_id}")
+    def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not settings.admin_keys:
+            raise HTTPException(
+                status_code=403,
+                detail="admin routes are off: set SHOPBOT_ADMIN_KEYS to enable them",
+            )
+        scheme, _, key = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            raise HTTPException(status_code=401, detail="missing bearer key")
+        if not any(hmac.compare_digest(key, known) for known in settings.admin_keys):
+            raise HTTPException(status_code=403, detail="this key may not use admin routes")
+
+    @app.delete("/v1/shoppers/{shopper_id}", dependencies=[Depends(require_admin)])
     def delete_shopper(shopper_id: str) -> dict:
-        """Forget everything stored about one shopper."""
+        """Forget everything stored about one shopper (admin key required)."""
         return {"shopper_id": shopper_id, "deleted_events": shop.events.delete_shopper(shopper_id)}
 
     @app.get("/v1/policies/search")

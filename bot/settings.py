@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     exploration: float = Field(
         0.5, ge=0, description="Thompson-sampling strength: 0 = none (greedy), 1 = full draw."
     )
+    admin_keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys for admin routes (deleting shopper data); none = refused.",
+    )
     policies_dir: Path | None = Field(
         None, description="Folder of policy .md files; unset = the demo store's policies."
     )

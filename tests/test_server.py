@@ -12,7 +12,12 @@ from retrieval.index import CatalogIndex
 @pytest.fixture
 def client(settings, embedder):
     settings = settings.model_copy(
-        update={"demo_products": 60, "ingest_batch_size": 64, "exploration": 0.0}
+        update={
+            "demo_products": 60,
+            "ingest_batch_size": 64,
+            "exploration": 0.0,
+            "admin_keys": ["admin-secret"],
+        }
     )
     shop = Shop(settings, CatalogIndex.open(settings, embedder=embedder))
     with TestClient(create_app(settings, shop=shop)) as test_client:
@@ -132,7 +137,12 @@ def test_a_shoppers_history_shapes_their_results_and_can_be_deleted(client):
     assert {"code": "liked_brand", "text": f"you liked {liked_brand} before"} in personal[position][
         "reasons"
     ]
-    deleted = client.delete("/v1/shoppers/ann").json()
+    assert client.delete("/v1/shoppers/ann").status_code == 401
+    wrong = client.delete("/v1/shoppers/ann", headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 403
+    deleted = client.delete(
+        "/v1/shoppers/ann", headers={"Authorization": "Bearer admin-secret"}
+    ).json()
     assert deleted["deleted_events"] > 0
     after = client.get(
         "/v1/products/search", params={"q": "shoes", "k": 10, "shopper_id": "ann"}
@@ -210,3 +220,13 @@ def test_a_returning_shoppers_profile_spans_their_sessions(client):
 
     assert profile.liked == {product["id"]}
     assert shop.shopper_profile(None, "tuesday").is_empty()
+
+
+def test_admin_routes_are_refused_when_no_admin_key_is_configured(settings, embedder):
+    settings = settings.model_copy(update={"demo_products": 20})
+    shop = Shop(settings, CatalogIndex.open(settings, embedder=embedder))
+    with TestClient(create_app(settings, shop=shop, ui=False)) as local:
+        response = local.delete("/v1/shoppers/ann", headers={"Authorization": "Bearer x"})
+
+    assert response.status_code == 403
+    assert "SHOPBOT_ADMIN_KEYS" in response.json()["detail"]
