@@ -15,7 +15,7 @@ from retrieval.filters import ProductFilters
 from retrieval.ranking import RankedProduct
 
 if TYPE_CHECKING:
-    from bot.server import Shop
+    from bot.shop import Shop
 
 EXAMPLES = [
     "waterproof jacket for cycling to work",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.server import Shop, create_app
+from bot.server import create_app
+from bot.shop import Shop
 from retrieval.index import CatalogIndex
 
 

@@ -1,0 +1,160 @@
+"""A running shop: the catalog, the feedback store and the scorer's learning, opened once.
+
+The web app, the page and (later) the chat turn call these methods; they hold no logic of
+their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from bot.settings import Settings
+from retrieval.events import POSITIVE, EventStore, FeedbackEvent
+from retrieval.filters import ProductFilters
+from retrieval.index import CatalogIndex
+from retrieval.learning import WeightStore, pairwise_step
+from retrieval.profile import ShopperProfile, build_profile
+from retrieval.ranking import RankedProduct, checked_weights
+
+log = logging.getLogger("shopbot.shop")
+
+
+class Shop:
+    """What a running server holds: settings and the catalog, opened once, on first use."""
+
+    def __init__(self, settings: Settings, catalog: CatalogIndex | None = None) -> None:
+        self.settings = settings
+        self._catalog = catalog
+        self._events: EventStore | None = None
+        self._lock = threading.Lock()
+        self.weight_store = WeightStore(Path(settings.data_dir) / "scorer")
+        self._weights_version = 0
+
+    def refresh_weights(self) -> None:
+        """Use the newest trained weights, if `shopbot scorer train` saved a new version."""
+        version = self.weight_store.latest_version()
+        if version != self._weights_version:
+            trained = self.weight_store.latest()
+            if trained is not None:
+                self.catalog.scorer.weights = checked_weights(trained.weights)
+                log.info("scorer weights version %s loaded", trained.version)
+            self._weights_version = version
+
+    def recommend(
+        self,
+        query: str,
+        k: int,
+        filters: ProductFilters,
+        *,
+        shopper_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[RankedProduct]:
+        """Ranked products for this shopper; with a session, what is shown is logged as
+        impressions (with the features it was ranked by) for the scorer to learn from."""
+        self.refresh_weights()
+        profile = self.shopper_profile(shopper_id, session_id)
+        ranked = self.catalog.recommend(query, k=k, filters=filters, profile=profile)
+        if session_id:
+            now = time.time()
+            self.events.record_many(
+                [
+                    FeedbackEvent(
+                        "impression",
+                        item.product.id,
+                        session_id=session_id,
+                        shopper_id=shopper_id,
+                        ts=now,
+                        position=position,
+                        features=item.features,
+                        request=query[:2000],
+                    )
+                    for position, item in enumerate(ranked)
+                ]
+            )
+        return ranked
+
+    @property
+    def events(self) -> EventStore:
+        """Feedback events; opening them loads what they taught the scorer."""
+        catalog = self.catalog
+        with self._lock:
+            if self._events is None:
+                self._events = EventStore(
+                    Path(self.settings.data_dir) / "events.sqlite",
+                    known_products=lambda ids: set(catalog.records.hashes(list(ids))),
+                )
+                catalog.scorer.posteriors.load(self._events.product_stats())
+            return self._events
+
+    def record_feedback(self, event: FeedbackEvent) -> bool:
+        """Store one event (committed before this returns) and let the scorer learn from it."""
+        stored = self.events.record(event)
+        if stored:
+            stats = self.events.product_stats([event.product_id])
+            self.catalog.scorer.posteriors.load(stats, replace=False)
+            self._learn_online(event)
+        return stored
+
+    def _learn_online(self, event: FeedbackEvent) -> None:
+        """A choice among the products shown together teaches the weights right away."""
+        if event.type not in POSITIVE and event.type != "dislike":
+            return
+        shown = dict(self.events.last_shown(event.session_id))
+        if event.product_id not in shown or len(shown) < 2:
+            return
+        target = shown.pop(event.product_id)
+        scorer = self.catalog.scorer
+        if event.type == "dislike":  # every other product shown was preferred to it
+            for features in shown.values():
+                scorer.weights = pairwise_step(scorer.weights, features, [target])
+        else:
+            scorer.weights = pairwise_step(scorer.weights, target, list(shown.values()))
+
+    def shopper_profile(self, shopper_id: str | None, session_id: str | None) -> ShopperProfile:
+        """What this shopper did in every session (with a shopper id) and in this session."""
+        interactions = set()
+        if shopper_id:
+            interactions.update(self.events.interactions(shopper_id=shopper_id))
+        if session_id:
+            interactions.update(self.events.interactions(session_id=session_id))
+        if not interactions:
+            return ShopperProfile()
+        products = self.catalog.records.get_many(list({pid for pid, _, _ in interactions}))
+        return build_profile(interactions, products)
+
+    @property
+    def catalog(self) -> CatalogIndex:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = CatalogIndex.open(self.settings)
+            return self._catalog
+
+    def ensure_demo_catalog(self) -> None:
+        """Ingest the demo catalog when the store is empty (or its first ingest was cut off),
+        and the policy documents when there are none yet."""
+        catalog = self.catalog
+        if catalog.policies.count() == 0:
+            from retrieval.policies import load_policy_docs
+
+            counts = catalog.policies.ingest(load_policy_docs(self.settings.policies_dir))
+            log.info("policy sections ingested: %s", counts)
+        if catalog.count() > 0 and not catalog.ingest_interrupted:
+            return
+        from retrieval.demo.catalog import generate_catalog, write_catalog_jsonl
+
+        path = Path(self.settings.data_dir) / "demo_catalog.jsonl"
+        write_catalog_jsonl(generate_catalog(self.settings.demo_products), path)
+        log.info(
+            "empty store: ingesting the demo catalog (%s products)", self.settings.demo_products
+        )
+        report = catalog.ingest(path, progress=True)
+        log.info("demo catalog ready: %s products in %.1fs", report.accepted, report.seconds)
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+        if self._catalog is not None:
+            self._catalog.close()
