@@ -354,10 +354,24 @@ def bench_group() -> None:
 @click.option("--shoppers", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--products", default=1200, show_default=True, type=click.IntRange(50))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--exploration",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Sampling strength of the thompson policy.",
+)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG.")
 @common_options
 def bench_scorer(
-    settings, as_json: bool, sessions: int, shoppers: int, products: int, seed: int, plot
+    settings,
+    as_json: bool,
+    sessions: int,
+    shoppers: int,
+    products: int,
+    seed: int,
+    exploration: float,
+    plot,
 ) -> None:
     """Simulated shoppers: static vs greedy vs Thompson-sampling ranking, side by side.
 
@@ -367,7 +381,10 @@ def bench_scorer(
     from retrieval.simulator import ShopperSimulator, plot_curves
 
     simulator = ShopperSimulator(
-        generate_catalog(products, seed=seed), shoppers=shoppers, seed=seed
+        generate_catalog(products, seed=seed),
+        shoppers=shoppers,
+        exploration=exploration,
+        seed=seed,
     )
     result = simulator.run(sessions)
     if plot:

@@ -79,10 +79,17 @@ def ndcg(gains_in_order: list[float], ideal_gains: list[float], k: int = SHOWN) 
 
 class ShopperSimulator:
     def __init__(
-        self, products: list[Product], *, shoppers: int = 200, slots: int = 5, seed: int = 0
+        self,
+        products: list[Product],
+        *,
+        shoppers: int = 200,
+        slots: int = 5,
+        exploration: float = 1.0,
+        seed: int = 0,
     ) -> None:
         self.rng = np.random.default_rng(seed)
         self.slots = slots  # product cards one reply shows
+        self.exploration = exploration  # the thompson policy's sampling strength
         self.products = [p for p in products if p.price is not None]
         self.by_id = {p.id: p for p in self.products}
         self.by_type: dict[str, list[Product]] = defaultdict(list)
@@ -177,7 +184,7 @@ class ShopperSimulator:
         rng = np.random.default_rng(seed)
         scorer = Scorer(
             posteriors=ProductPosteriors(prior_mean=PRIOR_MEAN, prior_strength=PRIOR_STRENGTH),
-            exploration=1.0 if policy == "thompson" else 0.0,
+            exploration=self.exploration if policy == "thompson" else 0.0,
             seed=seed,
         )
         history: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
