@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -127,15 +127,11 @@ class CatalogIndex:
         self._begin()
         bar = _progress_bar(reader.size, progress, Path(path).name)
         try:
-            batch: list[Product] = []
-            for row in reader.rows():
-                batch.append(row.product)
-                if len(batch) >= self.batch_size:
-                    self._write_batch(batch, report)
-                    batch = []
-                    bar.update(reader.counter.bytes_read - bar.n)
-            self._write_batch(batch, report)
-            bar.update(reader.counter.bytes_read - bar.n)
+            self._write_stream(
+                (row.product for row in reader.rows()),
+                report,
+                after_batch=lambda: bar.update(reader.counter.bytes_read - bar.n),
+            )
         finally:
             bar.close()
         report.rejected = reader.rejected
@@ -151,15 +147,25 @@ class CatalogIndex:
         report = IngestReport(source=source)
         started = time.perf_counter()
         self._begin()
+        self._write_stream(products, report)
+        self._finish(report, started)
+        return report
+
+    def _write_stream(
+        self,
+        products: Iterable[Product],
+        report: IngestReport,
+        after_batch: Callable[[], object] = lambda: None,
+    ) -> None:
         batch: list[Product] = []
         for product in products:
             batch.append(product)
             if len(batch) >= self.batch_size:
                 self._write_batch(batch, report)
                 batch = []
+                after_batch()
         self._write_batch(batch, report)
-        self._finish(report, started)
-        return report
+        after_batch()
 
     def remove(self, ids: Sequence[str]) -> int:
         """Delete products by id from both stores; returns how many were in the catalog."""
