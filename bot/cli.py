@@ -27,9 +27,6 @@ import click
 from bot.errors import ShopbotError
 from retrieval.errors import RetrievalError
 
-log = logging.getLogger("shopbot")
-
-
 def _quiet_libraries() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -64,7 +61,7 @@ def common_options(func: Callable) -> Callable:
         try:
             settings = load_settings(config, data_dir=data_dir)
             func(settings=settings, as_json=as_json, **kwargs)
-        except (ShopbotError, RetrievalError, ValueError) as exc:
+        except (ShopbotError, RetrievalError, ValueError, OSError) as exc:
             if as_json:
                 click.echo(json.dumps({"error": str(exc)}))
             click.echo(f"Error: {exc}", err=True)
