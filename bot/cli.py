@@ -27,6 +27,7 @@ import click
 from bot.errors import ShopbotError
 from retrieval.errors import RetrievalError
 
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
