@@ -13,7 +13,8 @@ from typing import Any
 from retrieval.catalog import Product
 
 
-def _as_keys(value: str | list[str] | None) -> list[str]:
+def slot_values(value: str | list[str] | None) -> list[str]:
+    """A slot's values as compared: lower-cased, trimmed, unique; one string or a list."""
     if value is None:
         return []
     values = value if isinstance(value, list) else [value]
@@ -33,7 +34,7 @@ class ProductFilters:
 
     def __post_init__(self) -> None:
         for name in ("category", "brand", "colour", "size"):
-            object.__setattr__(self, name, _as_keys(getattr(self, name)))
+            object.__setattr__(self, name, slot_values(getattr(self, name)))
         if (
             self.price_min is not None
             and self.price_max is not None

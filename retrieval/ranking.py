@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.catalog import Product
+from retrieval.filters import slot_values
 from retrieval.profile import ShopperProfile
 
 FEATURES = (
@@ -92,7 +93,7 @@ class RankRequest:
 
     def __post_init__(self) -> None:
         for name in ("category", "brand", "colour", "size"):
-            setattr(self, name, [v.strip().lower() for v in getattr(self, name) if v.strip()])
+            setattr(self, name, slot_values(getattr(self, name)))
 
 
 @dataclass
@@ -206,10 +207,10 @@ class Scorer:
         request: RankRequest | None = None,
         profile: ShopperProfile | None = None,
         *,
-        explore: bool = False,
         now: float | None = None,
     ) -> np.ndarray:
-        """The feature matrix, one row per candidate, columns in FEATURES order."""
+        """The feature matrix, one row per candidate, columns in FEATURES order (the click
+        rate as known: its posterior mean)."""
         request = request or RankRequest()
         now = time.time() if now is None else now
         n = len(candidates)
@@ -221,7 +222,7 @@ class Scorer:
         matrix[:, col["keyword"]] = _share_of_best([c.keyword or 0.0 for c in candidates])
         matrix[:, col["semantic"]] = [c.semantic or 0.0 for c in candidates]
 
-        matrix[:, col["ctr"]] = self.click_lift([c.product.id for c in candidates], explore)
+        matrix[:, col["ctr"]] = self.click_lift([c.product.id for c in candidates])
         added = [c.added_at for c in candidates if c.added_at is not None]
         usual_age = now - float(np.median(added)) if added else 0.0
 
