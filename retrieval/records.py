@@ -98,6 +98,23 @@ class ProductRecords:
             )
             return [row[0] for row in rows]
 
+    def slot_values(self) -> dict[str, set[str]]:
+        """The catalog's distinct category, brand, colour and material values, lower-cased:
+        what a parsed slot may name."""
+        queries = {
+            "category": "SELECT DISTINCT lower(json_extract(data, '$.category')) FROM products",
+            "brand": "SELECT DISTINCT lower(json_extract(data, '$.brand')) FROM products",
+            "colour": "SELECT DISTINCT lower(json_extract(data, '$.attributes.colour'))"
+            " FROM products",
+            "material": "SELECT DISTINCT lower(json_extract(data, '$.attributes.material'))"
+            " FROM products",
+        }
+        with self._lock:
+            return {
+                slot: {row[0] for row in self._db.execute(sql) if row[0]}
+                for slot, sql in queries.items()
+            }
+
     def _column_by_id(self, column: str, ids: Sequence[str]) -> dict[str, object]:
         """id -> `column` for the ids in the catalog, queried in chunks SQLite accepts."""
         found: dict[str, object] = {}

@@ -1,0 +1,99 @@
+"""The local LM as a LangChain chat model, and the switch to a remote one by configuration.
+
+`LocalChatModel` wraps a loaded causal LM (greedy decoding, token streaming), so the reply
+writer talks to any LangChain `BaseChatModel` the same way. With `lm_url` set, replies come
+from an OpenAI-compatible server instead (vLLM, TGI, llama.cpp's server), through
+`langchain-openai` (`pip install langchain-openai`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict
+
+from bot.errors import ConfigError
+from bot.generation import Decoder, TextStreamer, stop_token_ids
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class LocalChatModel(BaseChatModel):
+    """A causal LM loaded by `bot.lm.load_lm`, speaking LangChain's chat-model interface."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    lm: Any
+    max_new_tokens: int = 96
+    max_prompt_tokens: int = 1536
+    last_stats: dict[str, float] = {}
+
+    @property
+    def _llm_type(self) -> str:
+        return "shopbot-local"
+
+    def _prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
+        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        tokenizer = self.lm.tokenizer
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        return ids[-self.max_prompt_tokens :]
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        started = time.perf_counter()
+        decoder = Decoder(self.lm)
+        prompt = self._prompt_ids(messages)
+        logprobs = decoder.feed(prompt)
+        decoding = time.perf_counter()
+        streamer = TextStreamer(self.lm.tokenizer)
+        stops = stop_token_ids(self.lm.tokenizer)
+        count = 0
+        for token, _ in decoder.stream(logprobs, self.max_new_tokens, stops):
+            count += 1
+            piece = streamer.add(token)
+            if piece:
+                if run_manager:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        done = time.perf_counter()
+        self.last_stats = {
+            "prompt_tokens": len(prompt),
+            "new_tokens": count,
+            "prefill_ms": round((decoding - started) * 1000, 1),
+            "decode_tokens_per_s": round(count / (done - decoding), 1) if done > decoding else 0.0,
+            "tokens_per_s": round(count / (done - started), 1) if done > started else 0.0,
+        }
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def remote_chat_model(url: str, model: str, api_key: str | None, max_tokens: int) -> Any:
+    """A chat model served by an OpenAI-compatible endpoint."""
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        raise ConfigError(
+            "lm_url needs the langchain-openai package: pip install langchain-openai"
+        ) from None
+    return ChatOpenAI(
+        base_url=url, model=model, api_key=api_key or "none", max_tokens=max_tokens, temperature=0
+    )

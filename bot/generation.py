@@ -1,0 +1,129 @@
+"""Token-level decoding on a loaded LM: constrained choice among fixed strings, and streaming.
+
+A plain loop over the model with a KV cache, so the intent parser can force its output into
+a fixed set of intent names (a trie of their tokens) and the reply writer can stream text
+as it is generated. Greedy decoding throughout: parses must be deterministic, and replies
+are grounded in records, not creative.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.lm import LoadedLM
+
+
+@dataclass
+class TokenTrie:
+    """The token sequences of a set of strings, to decode exactly one of them."""
+
+    children: dict[int, TokenTrie] = field(default_factory=dict)
+    value: str | None = None
+
+    @classmethod
+    def build(cls, tokenizer: Any, strings: Sequence[str]) -> TokenTrie:
+        root = cls()
+        for string in strings:
+            node = root
+            for token in tokenizer.encode(string, add_special_tokens=False):
+                if node.value is not None:
+                    raise ValueError(f"{node.value!r} is a token prefix of {string!r}")
+                node = node.children.setdefault(token, cls())
+            if node.children or node.value is not None:
+                raise ValueError(f"{string!r} shares all its tokens with another string")
+            node.value = string
+        return root
+
+
+class Decoder:
+    """Runs one sequence through the model, one step at a time, keeping its KV cache."""
+
+    def __init__(self, lm: LoadedLM) -> None:
+        import torch
+
+        self.lm = lm
+        self._torch = torch
+        self._cache = None
+        params = inspect.signature(lm.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    def feed(self, token_ids: Sequence[int]) -> Any:
+        """Append tokens to the sequence; returns the log-probabilities of the next token."""
+        torch = self._torch
+        ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self.lm.device)
+        kwargs = {self._cache_arg: self._cache, "use_cache": True, "logits_to_keep": 1}
+        with torch.inference_mode():
+            out = self.lm.model(input_ids=ids, **kwargs)
+        self._cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        return torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+
+    def choose(self, trie: TokenTrie, logprobs: Any) -> tuple[str, float, Any]:
+        """Decode exactly one of the trie's strings, greedily; returns (string, log-prob of
+        the choices made, next log-probs). Tokens that are the only way on are not asked
+        for: they are fed together in one step with the choice before them."""
+        node, total, pending = trie, 0.0, []
+        while node.children:
+            if len(node.children) > 1:
+                if pending:
+                    logprobs, pending = self.feed(pending), []
+                token = max(node.children, key=lambda t: float(logprobs[t]))
+                total += float(logprobs[token])
+            else:
+                token = next(iter(node.children))
+            pending.append(token)
+            node = node.children[token]
+        if pending:
+            logprobs = self.feed(pending)
+        return node.value or "", total, logprobs
+
+    def stream(
+        self, logprobs: Any, max_new_tokens: int, stop_ids: set[int]
+    ) -> Iterator[tuple[int, float]]:
+        """Greedy tokens, each with its log-probability, until a stop token or the limit."""
+        for _ in range(max_new_tokens):
+            token = int(logprobs.argmax())
+            if token in stop_ids:
+                return
+            yield token, float(logprobs[token])
+            logprobs = self.feed([token])
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    """The token that closes an assistant turn in the model's chat format."""
+    vocab = tokenizer.get_vocab()
+    return vocab.get("<|im_end|>", vocab.get("<end_of_turn>", tokenizer.eos_token_id))
+
+
+def stop_token_ids(tokenizer: Any, *texts: str) -> set[int]:
+    """The ids that end a generation: EOS, the chat end marker, and any single-token texts."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    # A new turn starting also ends this one (an adapter may have learnt either marker).
+    for text in ("<|im_end|>", "<|endoftext|>", "<|im_start|>", *texts):
+        encoded = tokenizer.encode(text, add_special_tokens=False)
+        if len(encoded) == 1:
+            ids.add(encoded[0])
+    return ids
+
+
+class TextStreamer:
+    """Turns a stream of token ids into text pieces that never split a character."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.sent = 0
+
+    def add(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self.sent = text[self.sent :], len(text)
+        return piece
+
+    @property
+    def text(self) -> str:
+        return self.tokenizer.decode(self.ids, skip_special_tokens=True)

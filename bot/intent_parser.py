@@ -1,0 +1,160 @@
+"""Intent and slot parsing: a shopper's message (+ the conversation so far) -> a valid Parse.
+
+The LM (with the shipped LoRA adapter) writes one line, `intent | slot=value; ...`
+(`bot/intent_schema.py`). Decoding is constrained where it matters and checked after:
+
+1. The intent is decoded through a trie of the intent names, so it is always one of them;
+   its probability under the model is the parse's confidence.
+2. The slots are decoded greedily, then read back with `read_parse` (malformed parts are
+   dropped, never raised) and checked against the message and the catalog: a price, order
+   id or e-mail the message does not contain is dropped; a category, brand, colour or
+   material is mapped onto the catalog's own value (close spellings too) or dropped.
+
+Messages are cleaned first (control characters out, long ones cut), so junk, empty or huge
+input gets a bounded parse. Nothing raises to the caller.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import time
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.generation import Decoder, TokenTrie, stop_token_ids
+from bot.intent_schema import INTENTS, PRICE_SLOTS, format_parse, read_parse
+from bot.lm import LoadedLM
+from bot.prompts import render_chat_text
+
+MAX_MESSAGE_CHARS = 400
+MAX_SLOT_TOKENS = 40
+CHECKED_VALUE_SLOTS = ("category", "brand", "colour", "material")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+@dataclass
+class Parse:
+    """What the shopper wants: an intent from INTENTS, its slots, and how sure the LM is."""
+
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 1.0
+    raw: str = ""
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"intent": self.intent, "slots": self.slots, "confidence": self.confidence}
+
+
+@dataclass
+class SlotVocabulary:
+    """The catalog's own slot values, lower-cased, to check what the LM wrote against."""
+
+    values: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_products(cls, products: Iterable[Any]) -> SlotVocabulary:
+        values: dict[str, set[str]] = {name: set() for name in CHECKED_VALUE_SLOTS}
+        for product in products:
+            if product.category:
+                values["category"].add(product.category.lower())
+            if product.brand:
+                values["brand"].add(product.brand.lower())
+            for name in ("colour", "material"):
+                value = (product.attributes or {}).get(name)
+                if value:
+                    values[name].add(str(value).lower())
+        return cls(values)
+
+    def match(self, slot: str, value: str) -> str | None:
+        """The catalog value `value` stands for (itself, or a close spelling), else None."""
+        known = self.values.get(slot)
+        if not known:
+            return value
+        if value in known:
+            return value
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.8)
+        return close[0] if close else None
+
+
+def clean_message(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Printable text only, whitespace collapsed, cut to `limit` characters."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = str(text or "")[: limit * 4]
+    kept = (c for c in text if c.isspace() or unicodedata.category(c)[0] not in "CZ" or c == " ")
+    return " ".join("".join(kept).replace("\ufffd", " ").split())[:limit]
+
+
+def has_words(text: str) -> bool:
+    return any(c.isalnum() for c in text)
+
+
+def context_line(previous: dict[str, Any] | None) -> str:
+    """The conversation so far, as the parser prompt shows it (empty on a first turn)."""
+    if not previous or not previous.get("intent"):
+        return ""
+    return f"Before: {format_parse(previous['intent'], previous.get('slots') or {})}\n"
+
+
+class IntentParser:
+    """Parses messages with a loaded LM. `parse()` never raises."""
+
+    def __init__(
+        self,
+        lm: LoadedLM,
+        vocabulary: SlotVocabulary | None = None,
+        intents: Iterable[str] = INTENTS,
+    ) -> None:
+        self.lm = lm
+        self.vocabulary = vocabulary or SlotVocabulary()
+        self.trie = TokenTrie.build(lm.tokenizer, list(intents))
+        self.stops = stop_token_ids(lm.tokenizer, "\n")
+
+    def prompt_ids(self, message: str, previous: dict[str, Any] | None = None) -> list[int]:
+        text = render_chat_text(
+            self.lm.tokenizer, "parse_intent", context=context_line(previous), message=message
+        )
+        return self.lm.tokenizer.encode(text, add_special_tokens=False)
+
+    def parse(self, message: Any, previous: dict[str, Any] | None = None) -> Parse:
+        started = time.perf_counter()
+        text = clean_message(message)
+        if not has_words(text):
+            return Parse("out_of_scope", {}, 0.0, "", _ms(started))
+        decoder = Decoder(self.lm)
+        logprobs = decoder.feed(self.prompt_ids(text, previous))
+        intent, logprob, logprobs = decoder.choose(self.trie, logprobs)
+        tokens = [token for token, _ in decoder.stream(logprobs, MAX_SLOT_TOKENS, self.stops)]
+        raw = intent + self.lm.tokenizer.decode(tokens, skip_special_tokens=True)
+        _, slots = read_parse(raw)
+        slots = self.check_slots(slots, text)
+        return Parse(intent, slots, round(math.exp(logprob), 4), raw, _ms(started))
+
+    def check_slots(self, slots: dict[str, Any], message: str) -> dict[str, Any]:
+        """Keep what the message and the catalog support; add ids the LM missed."""
+        lowered = message.lower()
+        numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", lowered.replace(",", ""))}
+        checked: dict[str, Any] = {}
+        for name, value in slots.items():
+            if name in PRICE_SLOTS and value not in numbers:
+                continue
+            if name in ("order_id", "email") and str(value).lower() not in lowered:
+                continue
+            if name in CHECKED_VALUE_SLOTS:
+                value = self.vocabulary.match(name, value)
+                if value is None:
+                    continue
+            checked[name] = value
+        email = _EMAIL.search(message)
+        if email and "email" not in checked:
+            checked["email"] = email.group().lower()
+        return checked
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,62 @@
+"""Prompt templates: every prompt is a pair of files in `prompts/`, NAME.system.txt and
+NAME.user.txt, rendered through LangChain's ChatPromptTemplate.
+
+Rendering fails loudly (PromptError) when a variable is missing, so a template and its
+caller cannot drift apart silently. The result is a list of chat messages; the model's own
+chat template turns them into text, so any instruct model can take these prompts.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+class PromptError(RuntimeError):
+    """A prompt file is missing or a variable it needs was not given."""
+
+
+@cache
+def chat_prompt(name: str, prompts_dir: Path = PROMPTS_DIR) -> Any:
+    from langchain_core.prompts import ChatPromptTemplate
+
+    parts = []
+    for role, suffix in (("system", "system"), ("human", "user")):
+        path = prompts_dir / f"{name}.{suffix}.txt"
+        if not path.is_file():
+            raise PromptError(f"prompt file missing: {path}")
+        parts.append((role, path.read_text(encoding="utf-8").rstrip("\n")))
+    return ChatPromptTemplate.from_messages(parts)
+
+
+def render_messages(name: str, **values: Any) -> list[dict[str, str]]:
+    """The prompt `name` filled with `values`, as [{"role": ..., "content": ...}, ...]."""
+    template = chat_prompt(name)
+    missing = set(template.input_variables) - set(values)
+    if missing:
+        raise PromptError(f"prompt {name!r} needs {sorted(missing)}, which were not given")
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    return [
+        {"role": roles[message.type], "content": message.content}
+        for message in template.format_messages(**values)
+    ]
+
+
+def render_chat_text(tokenizer: Any, name: str, **values: Any) -> str:
+    """The prompt as the model's own chat text, ending where the assistant's turn begins."""
+    messages = render_messages(name, **values)
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+@cache
+def canned_replies(prompts_dir: Path = PROMPTS_DIR) -> dict[str, str]:
+    """The fixed replies of `prompts/canned_replies.toml` (turns that need no LM)."""
+    import tomllib
+
+    path = prompts_dir / "canned_replies.toml"
+    if not path.is_file():
+        raise PromptError(f"canned replies missing: {path}")
+    return tomllib.loads(path.read_text(encoding="utf-8"))

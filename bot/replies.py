@@ -1,0 +1,103 @@
+"""Writing the reply: the LM phrases it from retrieved facts, and `ground_reply` checks it.
+
+Replies stream a sentence at a time: each sentence is checked (references resolved from the
+records, unsupported names and prices dropped) before it leaves, so nothing unchecked ever
+reaches the shopper. When the LM's reply does not survive the check, a plain reply built
+from the records alone is sent instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.grounding import (
+    MAX_FACT_PRODUCTS,
+    ground_reply,
+    money,
+    policy_facts,
+    product_facts,
+)
+from bot.intent_parser import clean_message
+from bot.prompts import chat_prompt
+
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+
+
+@dataclass
+class Reply:
+    text: str
+    removed: list[str] = field(default_factory=list)
+    fallback: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class ReplyWriter:
+    """Phrases replies with any LangChain chat model, grounded in products or policies."""
+
+    def __init__(
+        self,
+        chat_model: Any,
+        store_name: str,
+        known_brands: Iterable[str] = (),
+    ) -> None:
+        self.chat_model = chat_model
+        self.store_name = store_name
+        self.known_brands = sorted({b.lower() for b in known_brands if b})
+
+    def messages(self, message: str, products: Sequence[Any], docs: Sequence[Any], detailed: bool):
+        facts = policy_facts(docs) if docs and not products else product_facts(products, detailed)
+        return chat_prompt("reply").format_messages(
+            store=self.store_name, facts=facts, message=clean_message(message)
+        )
+
+    def stream(
+        self,
+        message: str,
+        products: Sequence[Any] = (),
+        docs: Sequence[Any] = (),
+        detailed: bool = False,
+    ) -> Iterator[str]:
+        """Checked sentences, as the LM finishes each one; a record-only reply if none pass."""
+        shown = list(products[:MAX_FACT_PRODUCTS])
+        buffer, sent, removed = "", 0, []
+        for chunk in self.chat_model.stream(self.messages(message, shown, docs, detailed)):
+            buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
+            while (end := _SENTENCE_END.search(buffer)) is not None:
+                sentence, buffer = buffer[: end.end()], buffer[end.end() :]
+                checked = ground_reply(sentence, shown, self.known_brands)
+                removed += checked.removed
+                if checked.text:
+                    sent += 1
+                    yield checked.text + " "
+        if buffer.strip():
+            checked = ground_reply(buffer, shown, self.known_brands)
+            removed += checked.removed
+            if checked.text:
+                sent += 1
+                yield checked.text
+        self.last_removed = removed
+        if not sent:
+            yield record_reply(shown, docs)
+
+    def write(self, message: str, products=(), docs=(), detailed: bool = False) -> Reply:
+        pieces = list(self.stream(message, products, docs, detailed))
+        text = "".join(pieces).strip()
+        stats = dict(getattr(self.chat_model, "last_stats", {}) or {})
+        fallback = len(pieces) == 1 and text == record_reply(products[:MAX_FACT_PRODUCTS], docs)
+        return Reply(text, list(getattr(self, "last_removed", [])), fallback, stats)
+
+
+def record_reply(products: Sequence[Any], docs: Sequence[Any]) -> str:
+    """A reply from the records alone, for when the LM's reply is unusable."""
+    if products:
+        listed = "; ".join(f"{p.title} ({money(p.price, p.currency)})" for p in products[:3])
+        return f"Here is what I found: {listed}."
+    if docs:
+        first = re.split(r"(?<=[.!?])\s+", " ".join(docs[0].text.split()))[0]
+        return f"{docs[0].section}: {first}"
+    return (
+        "Sorry, I couldn't find anything that matches. Could you tell me more about what you need?"
+    )
