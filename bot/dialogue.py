@@ -37,7 +37,8 @@ log = logging.getLogger("shopbot.dialogue")
 
 HANDOFF_INTENTS = ("contact_human_agent",)
 SHOWN_PRODUCTS = 5
-RECALLED_FOR_SORT = 30
+RECALLED = 20
+FIT = 0.8  # products shown are at least this similar to the request, relative to the best
 SORT_KEYS = {
     "cheapest": lambda p: (p.price is None, p.price or 0.0),
     "most_expensive": lambda p: (p.price is None, -(p.price or 0.0)),
@@ -60,6 +61,7 @@ class Turn:
     products: list[RankedProduct] = field(default_factory=list)
     docs: list[Any] = field(default_factory=list)
     detailed: bool = False
+    positions: list[int] = field(default_factory=list)  # numbers the shopper saw them under
     fixed_reply: str | None = None
     reply: str = ""
     removed: list[str] = field(default_factory=list)
@@ -79,7 +81,11 @@ class Turn:
             yield self.fixed_reply
         else:
             writer = self.assistant.writer
-            shown = [item.product for item in self.products]
+            shown: list[Any] = [item.product for item in self.products]
+            if self.positions:
+                shown = [None] * max(self.positions)
+                for position, item in zip(self.positions, self.products, strict=True):
+                    shown[position - 1] = item.product
             for piece in writer.stream(self.message, shown, self.docs, self.detailed):
                 pieces.append(piece)
                 yield piece
@@ -114,6 +120,7 @@ class Turn:
                 for item in self.products
             ],
             "sources": [doc.id for doc in self.docs],
+            "removed": self.removed,
             "timings_ms": self.timings,
         }
 
@@ -238,12 +245,17 @@ class Assistant:
         )
         ranked = self.shop.recommend(
             query,
-            RECALLED_FOR_SORT if sort else SHOWN_PRODUCTS,
+            RECALLED,
             filters,
             request=request,
             shopper_id=turn.shopper_id,
             session_id=turn.session_id,
         )
+        if ranked:
+            # Exploration may lift a product that merely shares a colour with the request, and
+            # "cheapest" means the cheapest of what fits: keep what is close to the best match.
+            best = max(item.features.get("semantic", 0.0) for item in ranked)
+            ranked = [i for i in ranked if i.features.get("semantic", 0.0) >= FIT * best]
         if sort in SORT_KEYS:
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
         turn.products = ranked[:SHOWN_PRODUCTS]
@@ -270,9 +282,9 @@ class Assistant:
         products = self.shop.catalog.records.get_many(ids)
         turn.route = "details"
         turn.detailed = turn.parse.intent == "product_details"
-        turn.products = [
-            RankedProduct(products[pid], 1.0, {}, []) for pid in ids if pid in products
-        ]
+        found = [(ref, pid) for ref, pid in zip(refs, ids, strict=True) if pid in products]
+        turn.positions = [ref for ref, _ in found]
+        turn.products = [RankedProduct(products[pid], 1.0, {}, []) for _, pid in found]
 
     def finish(self, turn: Turn) -> None:
         """Log a completed turn; the session's next turn starts from its state."""

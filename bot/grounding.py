@@ -44,9 +44,12 @@ def money(price: float | None, currency: str | None = "USD") -> str:
 
 
 def product_facts(products: Sequence[Any], detailed: bool = False) -> str:
-    """The numbered product facts shown to the LM (names in facts only, never to echo)."""
+    """The numbered product facts shown to the LM: no names or prices, which it could only
+    echo; None entries are skipped but keep their number."""
     lines = []
     for number, product in enumerate(products[:MAX_FACT_PRODUCTS], start=1):
+        if product is None:  # a gap keeps the numbers the shopper saw ("the second one")
+            continue
         attributes = product.attributes or {}
         traits = [attributes.get(k) for k in ("colour", "material", "size") if attributes.get(k)]
         stock = "in stock" if product.in_stock is not False else "out of stock"
@@ -80,7 +83,7 @@ def resolve_references(text: str, products: Sequence[Any]) -> str:
 
     def swap(match: re.Match) -> str:
         number = int(match.group(1))
-        if 1 <= number <= min(len(products), MAX_FACT_PRODUCTS):
+        if 1 <= number <= min(len(products), MAX_FACT_PRODUCTS) and products[number - 1]:
             product = products[number - 1]
             return f"{product.title} ({money(product.price, product.currency)})"
         return match.group(0)
@@ -97,8 +100,9 @@ def ground_reply(
     """Resolve references, then drop each sentence that states a price, brand, product or
     reference the retrieved records do not back."""
     shown = list(products[:MAX_FACT_PRODUCTS])
-    allowed_prices = {round(p.price, 2) for p in shown if p.price is not None}
-    shown_text = " ".join(f"{p.title} {p.brand or ''}" for p in shown).lower()
+    present = [p for p in shown if p is not None]
+    allowed_prices = {round(p.price, 2) for p in present if p.price is not None}
+    shown_text = " ".join(f"{p.title} {p.brand or ''}" for p in present).lower()
     foreign = [b.lower() for b in known_brands if b and b.lower() not in shown_text]
     foreign += [t.lower() for t in known_titles if t and t.lower() not in shown_text]
     kept, removed = [], []
@@ -106,7 +110,7 @@ def ground_reply(
         refs = [int(n) for n in _REFERENCE.findall(sentence)]
         resolved = resolve_references(sentence, shown)
         lowered = resolved.lower()
-        bad_ref = any(not 1 <= n <= len(shown) for n in refs)
+        bad_ref = any(not 1 <= n <= len(shown) or shown[n - 1] is None for n in refs)
         bad_price = any(_price_value(p) not in allowed_prices for p in _PRICE.findall(resolved))
         bad_name = any(re.search(rf"\b{re.escape(name)}\b", lowered) for name in foreign)
         if bad_ref or bad_price or bad_name:

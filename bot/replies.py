@@ -23,7 +23,7 @@ from bot.grounding import (
 from bot.intent_parser import clean_message
 from bot.prompts import chat_prompt
 
-_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_SENTENCE_END = re.compile(r"[.!?]\s")
 
 
 @dataclass
@@ -48,7 +48,10 @@ class ReplyWriter:
         self.known_brands = sorted({b.lower() for b in known_brands if b})
 
     def messages(self, message: str, products: Sequence[Any], docs: Sequence[Any], detailed: bool):
-        facts = policy_facts(docs) if docs and not products else product_facts(products, detailed)
+        has_products = any(p is not None for p in products)
+        facts = (
+            policy_facts(docs) if docs and not has_products else product_facts(products, detailed)
+        )
         return chat_prompt("reply").format_messages(
             store=self.store_name, facts=facts, message=clean_message(message)
         )
@@ -92,6 +95,7 @@ class ReplyWriter:
 
 def record_reply(products: Sequence[Any], docs: Sequence[Any]) -> str:
     """A reply from the records alone, for when the LM's reply is unusable."""
+    products = [p for p in products if p is not None]
     if products:
         listed = "; ".join(f"{p.title} ({money(p.price, p.currency)})" for p in products[:3])
         return f"Here is what I found: {listed}."
