@@ -126,6 +126,8 @@ def load_lm(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = pick_device(device)
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+        raise LanguageModelError(f"no LoRA adapter at {adapter} (adapter_config.json missing)")
     source = resolve_model(model, data_dir)
     if dtype not in ("bfloat16", "float32"):
         raise LanguageModelError(f"dtype must be bfloat16 or float32, but got {dtype!r}")
@@ -144,8 +146,6 @@ def load_lm(
 
 def merge_adapter(lm: Any, adapter: Path) -> Any:
     """The model with a LoRA adapter folded into its weights."""
-    if not (adapter / "adapter_config.json").is_file():
-        raise LanguageModelError(f"no LoRA adapter at {adapter} (adapter_config.json missing)")
     from peft import PeftModel
 
     return PeftModel.from_pretrained(lm, str(adapter)).merge_and_unload()

@@ -96,10 +96,10 @@ def split_out_of_scope(
     row share of CLINC's own catch-all "oos" class."""
     topics = sorted({row.get("clinc_intent", "oos") for row in rows} - {"oos"})
     random.Random(f"{seed}:topics").shuffle(topics)
-    held_out = set(topics[: round(len(topics) * topic_share)])
+    held_out = set(topics[: max(len(topics) > 1, round(len(topics) * topic_share))])
     catch_all = sorted((r for r in rows if r.get("clinc_intent", "oos") == "oos"), key=_text)
     random.Random(f"{seed}:oos").shuffle(catch_all)
-    cut = round(len(catch_all) * share)
+    cut = max(len(catch_all) > 1, round(len(catch_all) * share))
     validation = [r for r in rows if r.get("clinc_intent") in held_out] + catch_all[:cut]
     train = [r for r in rows if r.get("clinc_intent") not in held_out | {"oos"}]
     return train + catch_all[cut:], validation

@@ -179,7 +179,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             schedule.step()
             optimizer.zero_grad()
             step += 1
-            losses.append(round(float(loss), 4))
+            losses.append(round(float(loss.detach()), 4))
             bar.update(1)
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
             if step % config.checkpoint_every == 0 and step < total:
@@ -193,6 +193,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         "data_hash": _file_hash(config.data),
         "examples": len(examples),
         "steps": total,
+        "resumed_from": int(resume.name.split("-")[1]) if resume is not None else None,
         "hyper_parameters": config.hyper_parameters(),
         "train_loss_first_20": _mean(losses[:20]),
         "train_loss_last_20": _mean(losses[-20:]),

@@ -108,3 +108,49 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.terminate()
     process.wait(timeout=10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised Llama with the real SmolLM2 tokenizer, saved to a folder:
+    loads in well under a second, so unit tests exercise the real loading and decoding code."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from bot.lm import default_gguf_path
+
+    gguf = default_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_lm_dir: Path):
+    from bot.lm import load_lm
+
+    return load_lm(str(tiny_lm_dir), dtype="float32", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def default_lm(tmp_path_factory: pytest.TempPathFactory):
+    """The real default LM with the shipped adapter (converted once per test session)."""
+    from bot.lm import load_lm
+    from finetune import DEFAULT_ADAPTER
+
+    return load_lm(data_dir=tmp_path_factory.mktemp("lm-cache"), adapter=DEFAULT_ADAPTER)

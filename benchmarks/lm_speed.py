@@ -1,0 +1,74 @@
+"""Speed of the LM on this machine's CPU: intent-parse latency and reply generation rate,
+for fp32 weights (naive) beside bf16 weights (the default), with the shipped adapter merged.
+
+    python benchmarks/lm_speed.py                    # 100 parses, 20 replies per dtype
+
+Reply generation is timed twice: decode tokens/s (the rate text streams at, after the
+prompt is read) and overall tokens/s (prompt reading included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parses", type=int, default=100)
+    parser.add_argument("--replies", type=int, default=20)
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    args = parser.parse_args()
+
+    import torch
+
+    from bot.chat_model import LocalChatModel
+    from bot.intent_parser import IntentParser
+    from bot.lm import load_lm
+    from bot.prompts import chat_prompt
+    from finetune import DEFAULT_ADAPTER
+    from finetune.reply_examples import generate_reply_examples
+    from finetune.shopping_requests import generate_shopping_turns
+    from retrieval.demo.catalog import generate_catalog
+    from retrieval.policies import load_policy_docs
+
+    catalog = generate_catalog(1200)
+    turns = generate_shopping_turns(catalog, args.parses, seed=3, split="eval")
+    replies = generate_reply_examples(
+        None, catalog, load_policy_docs(), args.replies, seed=3, render=False
+    )
+    results = {"threads": torch.get_num_threads()}
+    for dtype in args.dtypes.split(","):
+        lm = load_lm(data_dir=Path(".shopbot"), adapter=DEFAULT_ADAPTER, dtype=dtype)
+        parser_ = IntentParser(lm)
+        parser_.parse("warm up")
+        parse_ms = [parser_.parse(t["text"], t["previous"]).elapsed_ms for t in turns]
+        model = LocalChatModel(lm=lm, max_new_tokens=64)
+        decode, overall, tokens = [], [], []
+        for row in replies:
+            model.invoke(
+                chat_prompt("reply").format_messages(
+                    store="Shopbot Demo Store", facts=row["facts"], message=row["message"]
+                )
+            )
+            decode.append(model.last_stats["decode_tokens_per_s"])
+            overall.append(model.last_stats["tokens_per_s"])
+            tokens.append(model.last_stats["new_tokens"])
+        results[dtype] = {
+            "parse_ms_p50": round(statistics.median(parse_ms), 1),
+            "parse_ms_p95": round(sorted(parse_ms)[int(0.95 * (len(parse_ms) - 1))], 1),
+            "reply_decode_tokens_per_s_p50": round(statistics.median(decode), 1),
+            "reply_tokens_per_s_p50": round(statistics.median(overall), 1),
+            "reply_new_tokens_mean": round(statistics.mean(tokens), 1),
+        }
+        print(dtype, json.dumps(results[dtype]), flush=True)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "lm_speed.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
