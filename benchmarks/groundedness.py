@@ -26,7 +26,7 @@ PRICE = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d{1,2})?)")
 
 def violations(reply: str, shown: list, catalog: list) -> dict[str, list[str]]:
     lowered = reply.lower()
-    shown_ids = {p.id for p in shown}
+    shown_titles = {p.title.lower() for p in shown}  # the demo catalog repeats some titles
     shown_brands = {(p.brand or "").lower() for p in shown}
     prices = {round(p.price, 2) for p in shown if p.price is not None}
     found = {"price": [], "title": [], "brand": []}
@@ -34,7 +34,8 @@ def violations(reply: str, shown: list, catalog: list) -> dict[str, list[str]]:
         if round(float(match.replace(",", "")), 2) not in prices:
             found["price"].append(match)
     for product in catalog:
-        if product.id not in shown_ids and product.title.lower() in lowered:
+        title = product.title.lower()
+        if title not in shown_titles and title in lowered:
             found["title"].append(product.title)
     for brand in {(p.brand or "").lower() for p in catalog} - shown_brands - {""}:
         if re.search(rf"\b{re.escape(brand)}\b", lowered):
@@ -67,6 +68,7 @@ def main() -> None:
         assistant = Assistant.open(settings, shop, lm=lm)
         totals = {"price": 0, "title": 0, "brand": 0}
         examples, removed_turns, fallbacks, reply_ms, speeds = [], 0, 0, [], []
+        replies: list[dict] = []
         session = 0
         for row in rows:
             if row["previous"] is None:
@@ -78,8 +80,10 @@ def main() -> None:
             found = violations(turn.reply, shown, catalog)
             for kind, items in found.items():
                 totals[kind] += len(items)
+            replies.append({"text": row["text"], "reply": turn.reply,
+                            "shown": [p.id for p in shown], "found": found})  # fmt: skip
             if any(found.values()) and len(examples) < 10:
-                examples.append({"text": row["text"], "reply": turn.reply, "found": found})
+                examples.append(replies[-1])
             removed_turns += bool(turn.removed)
             fallbacks += turn.reply.startswith("Here is what I found:")
             if turn.timings.get("decode_tokens_per_s"):
@@ -95,10 +99,13 @@ def main() -> None:
         "turn_ms_p50": round(statistics.median(reply_ms), 1),
         "decode_tokens_per_s_p50": round(statistics.median(speeds), 1) if speeds else None,
         "examples": examples,
+        "replies": replies,
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "groundedness.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "examples"}, indent=2))
+    print(
+        json.dumps({k: v for k, v in result.items() if k not in ("examples", "replies")}, indent=2)
+    )
     if examples:
         print(
             f"{len(examples)} example violations in benchmarks/out/groundedness.json",

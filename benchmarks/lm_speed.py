@@ -2,6 +2,7 @@
 for fp32 weights (naive) beside bf16 weights (the default), with the shipped adapter merged.
 
     python benchmarks/lm_speed.py                    # 100 parses, 20 replies per dtype
+    python benchmarks/lm_speed.py --dtypes bfloat16,bfloat16:nodraft   # prompt lookup off
 
 Reply generation is timed twice: decode tokens/s (the rate text streams at, after the
 prompt is read) and overall tokens/s (prompt reading included).
@@ -42,12 +43,14 @@ def main() -> None:
         None, catalog, load_policy_docs(), args.replies, seed=3, render=False
     )
     results = {"threads": torch.get_num_threads()}
-    for dtype in args.dtypes.split(","):
+    for variant in args.dtypes.split(","):
+        dtype, _, mode = variant.partition(":")
+        draft = 0 if mode == "nodraft" else 6
         lm = load_lm(data_dir=Path(".shopbot"), adapter=DEFAULT_ADAPTER, dtype=dtype)
-        parser_ = IntentParser(lm)
+        parser_ = IntentParser(lm, draft_tokens=draft)
         parser_.parse("warm up")
         parse_ms = [parser_.parse(t["text"], t["previous"]).elapsed_ms for t in turns]
-        model = LocalChatModel(lm=lm, max_new_tokens=64)
+        model = LocalChatModel(lm=lm, max_new_tokens=64, draft_tokens=draft)
         decode, overall, tokens = [], [], []
         for row in replies:
             model.invoke(
@@ -58,16 +61,17 @@ def main() -> None:
             decode.append(model.last_stats["decode_tokens_per_s"])
             overall.append(model.last_stats["tokens_per_s"])
             tokens.append(model.last_stats["new_tokens"])
-        results[dtype] = {
+        results[variant] = {
             "parse_ms_p50": round(statistics.median(parse_ms), 1),
             "parse_ms_p95": round(sorted(parse_ms)[int(0.95 * (len(parse_ms) - 1))], 1),
             "reply_decode_tokens_per_s_p50": round(statistics.median(decode), 1),
             "reply_tokens_per_s_p50": round(statistics.median(overall), 1),
             "reply_new_tokens_mean": round(statistics.mean(tokens), 1),
         }
-        print(dtype, json.dumps(results[dtype]), flush=True)
+        print(variant, json.dumps(results[variant]), flush=True)
     OUT.mkdir(exist_ok=True)
-    (OUT / "lm_speed.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    name = "lm_speed.json" if args.dtypes == "float32,bfloat16" else "lm_speed-variants.json"
+    (OUT / name).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class LocalChatModel(BaseChatModel):
     lm: Any
     max_new_tokens: int = 96
     max_prompt_tokens: int = 1536
+    draft_tokens: int = 6  # prompt-lookup draft length; 0 = plain greedy decoding
     last_stats: dict[str, float] = {}
 
     @property
@@ -52,7 +53,7 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         started = time.perf_counter()
-        decoder = Decoder(self.lm)
+        decoder = Decoder(self.lm, self.draft_tokens)
         prompt = self._prompt_ids(messages)
         logprobs = decoder.feed(prompt)
         decoding = time.perf_counter()

@@ -109,8 +109,10 @@ class IntentParser:
         lm: LoadedLM,
         vocabulary: SlotVocabulary | None = None,
         intents: Iterable[str] = INTENTS,
+        draft_tokens: int = 6,
     ) -> None:
         self.lm = lm
+        self.draft_tokens = draft_tokens
         self.vocabulary = vocabulary or SlotVocabulary()
         self.trie = TokenTrie.build(lm.tokenizer, list(intents))
         self.stops = stop_token_ids(lm.tokenizer, "\n")
@@ -126,7 +128,7 @@ class IntentParser:
         text = clean_message(message)
         if not has_words(text):
             return Parse("out_of_scope", {}, 0.0, "", _ms(started))
-        decoder = Decoder(self.lm)
+        decoder = Decoder(self.lm, self.draft_tokens)
         logprobs = decoder.feed(self.prompt_ids(text, previous))
         intent, logprob, logprobs = decoder.choose(self.trie, logprobs)
         tokens = [token for token, _ in decoder.stream(logprobs, MAX_SLOT_TOKENS, self.stops)]
