@@ -36,6 +36,7 @@ from retrieval.ranking import RankedProduct, RankRequest
 log = logging.getLogger("shopbot.dialogue")
 
 HANDOFF_INTENTS = ("contact_human_agent",)
+FILTER_SLOTS = ("category", "brand", "colour", "size", "price_min", "price_max")
 SHOWN_PRODUCTS = 5
 RECALLED = 20
 FIT = 0.8  # products shown are at least this similar to the request, relative to the best
@@ -86,10 +87,11 @@ class Turn:
                 shown = [None] * max(self.positions)
                 for position, item in zip(self.positions, self.products, strict=True):
                     shown[position - 1] = item.product
-            for piece in writer.stream(self.message, shown, self.docs, self.detailed):
+            for piece in writer.stream(
+                self.message, shown, self.docs, self.detailed, removed=self.removed
+            ):
                 pieces.append(piece)
                 yield piece
-            self.removed = list(getattr(writer, "last_removed", []))
             self.timings.update(getattr(writer.chat_model, "last_stats", {}) or {})
         self.reply = "".join(pieces).strip()
         self.timings["reply_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -226,23 +228,9 @@ class Assistant:
         )
         query = query or str(state.get("category") or turn.message)
         sort = state.get("sort")
-        filters = ProductFilters(
-            category=state.get("category"),
-            brand=state.get("brand"),
-            colour=state.get("colour"),
-            size=state.get("size"),
-            price_min=state.get("price_min"),
-            price_max=state.get("price_max"),
-            in_stock=True,
-        )
-        request = RankRequest(
-            category=state.get("category"),
-            brand=state.get("brand"),
-            colour=state.get("colour"),
-            size=state.get("size"),
-            price_min=state.get("price_min"),
-            price_max=state.get("price_max"),
-        )
+        wanted = {name: state.get(name) for name in FILTER_SLOTS}
+        filters = ProductFilters(**wanted, in_stock=True)
+        request = RankRequest(**wanted)
         ranked = self.shop.recommend(
             query,
             RECALLED,

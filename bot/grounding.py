@@ -95,7 +95,6 @@ def ground_reply(
     text: str,
     products: Sequence[Any],
     known_brands: Iterable[str] = (),
-    known_titles: Iterable[str] = (),
 ) -> GroundedReply:
     """Resolve references, then drop each sentence that states a price, brand, product or
     reference the retrieved records do not back."""
@@ -104,7 +103,6 @@ def ground_reply(
     allowed_prices = {round(p.price, 2) for p in present if p.price is not None}
     shown_text = " ".join(f"{p.title} {p.brand or ''}" for p in present).lower()
     foreign = [b.lower() for b in known_brands if b and b.lower() not in shown_text]
-    foreign += [t.lower() for t in known_titles if t and t.lower() not in shown_text]
     kept, removed = [], []
     for sentence in _SENTENCE.split(text.strip()):
         refs = [int(n) for n in _REFERENCE.findall(sentence)]

@@ -86,7 +86,7 @@ def clean_message(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     text = str(text or "")[: limit * 4]
-    kept = (c for c in text if c.isspace() or unicodedata.category(c)[0] not in "CZ" or c == " ")
+    kept = (c for c in text if c.isspace() or unicodedata.category(c)[0] not in "CZ")
     return " ".join("".join(kept).replace("\ufffd", " ").split())[:limit]
 
 

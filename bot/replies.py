@@ -62,10 +62,13 @@ class ReplyWriter:
         products: Sequence[Any] = (),
         docs: Sequence[Any] = (),
         detailed: bool = False,
+        removed: list[str] | None = None,
     ) -> Iterator[str]:
-        """Checked sentences, as the LM finishes each one; a record-only reply if none pass."""
+        """Checked sentences, as the LM finishes each one; a record-only reply if none pass.
+        Sentences the check drops are appended to `removed` when a list is given."""
         shown = list(products[:MAX_FACT_PRODUCTS])
-        buffer, sent, removed = "", 0, []
+        buffer, sent = "", 0
+        removed = [] if removed is None else removed
         for chunk in self.chat_model.stream(self.messages(message, shown, docs, detailed)):
             buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
             while (end := _SENTENCE_END.search(buffer)) is not None:
@@ -81,16 +84,16 @@ class ReplyWriter:
             if checked.text:
                 sent += 1
                 yield checked.text
-        self.last_removed = removed
         if not sent:
             yield record_reply(shown, docs)
 
     def write(self, message: str, products=(), docs=(), detailed: bool = False) -> Reply:
-        pieces = list(self.stream(message, products, docs, detailed))
+        removed: list[str] = []
+        pieces = list(self.stream(message, products, docs, detailed, removed))
         text = "".join(pieces).strip()
         stats = dict(getattr(self.chat_model, "last_stats", {}) or {})
         fallback = len(pieces) == 1 and text == record_reply(products[:MAX_FACT_PRODUCTS], docs)
-        return Reply(text, list(getattr(self, "last_removed", [])), fallback, stats)
+        return Reply(text, removed, fallback, stats)
 
 
 def record_reply(products: Sequence[Any], docs: Sequence[Any]) -> str:
