@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.generation import Decoder, TokenTrie, stop_token_ids
-from bot.intent_schema import INTENTS, PRICE_SLOTS, format_parse, read_parse
+from bot.intent_schema import EMAIL, INTENTS, PRICE_SLOTS, format_parse, read_parse
 from bot.lm import LoadedLM
 from bot.prompts import render_chat_text
 
 MAX_MESSAGE_CHARS = 400
 MAX_SLOT_TOKENS = 40
 CHECKED_VALUE_SLOTS = ("category", "brand", "colour", "material")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 @dataclass
@@ -152,7 +151,7 @@ class IntentParser:
                 if value is None:
                     continue
             checked[name] = value
-        email = _EMAIL.search(message)
+        email = EMAIL.search(message)
         if email and "email" not in checked:
             checked["email"] = email.group().lower()
         return checked

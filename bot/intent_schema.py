@@ -71,7 +71,7 @@ PRICE_SLOTS = ("price_min", "price_max")
 SORTS = ("cheapest", "most_expensive", "best_rated", "most_popular")
 MAX_SLOT_CHARS = 80
 
-_EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # found in text; fullmatch to validate
 _ORDER_ID = re.compile(r"^[A-Za-z0-9-]{3,32}$")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -139,7 +139,7 @@ def clean_slot(name: str, raw: Any) -> Any:
     if name == "sort":
         return value if value in SORTS else None
     if name == "email":
-        return value.lower() if _EMAIL.match(value) else None
+        return value.lower() if EMAIL.fullmatch(value) else None
     if name == "order_id":
         return value if _ORDER_ID.match(value) and any(c.isdigit() for c in value) else None
     return value.lower() if name != "query" else value

@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.intent_parser import context_line
-from bot.intent_schema import clean_slots, format_parse
+from bot.intent_schema import EMAIL, clean_slots, format_parse
 from bot.prompts import render_chat_text
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SUPPORT_FILE = "customer_support_intents.dev.jsonl"
 OUT_OF_SCOPE_FILE = "out_of_scope.dev.jsonl"
 _ORDER_NUMBER = re.compile(r"(?<![\w.@])#?([A-Za-z]{0,3}-?\d{5,20})(?![\w@])")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,10 @@ def support_slots(text: str) -> dict[str, Any]:
     {'order_id': '113542617735902', 'email': 'a@b.com'}
     """
     slots: dict[str, Any] = {}
-    email = _EMAIL.search(text)
+    email = EMAIL.search(text)
     if email:
         slots["email"] = email.group()
-    order = _ORDER_NUMBER.search(_EMAIL.sub(" ", text))
+    order = _ORDER_NUMBER.search(EMAIL.sub(" ", text))
     if order:
         slots["order_id"] = order.group(1)
     return clean_slots(slots)
