@@ -55,6 +55,35 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Bearer keys for admin routes (deleting shopper data); none = refused.",
     )
+    chat_keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys for chat routes. Once any chat or admin key is set, every "
+        "/v1 route needs one (admin keys may chat too); none = chat is open (local use).",
+    )
+    rate_limit_per_minute: int = Field(
+        60, ge=1, description="Requests per minute per API key (or per client without keys)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, e.g. the shop's site "
+        "that embeds the widget; ['*'] = any.",
+    )
+    max_body_bytes: int = Field(
+        64_000, ge=1024, description="Largest request body accepted (catalog uploads: 50x)."
+    )
+    handoff_after_failures: int = Field(
+        3, ge=1, description="Hand over to a person after this many turns the bot could not serve."
+    )
+    chatwoot_url: str | None = Field(
+        None, description="Base URL of the Chatwoot help desk, e.g. https://chatwoot.example.com."
+    )
+    chatwoot_api_token: str | None = Field(
+        None, description="The agent bot's access token, sent as `api_access_token`."
+    )
+    chatwoot_webhook_token: str | None = Field(
+        None,
+        description="Shared secret the webhook URL must carry (`?token=`); unset = webhook off.",
+    )
     policies_dir: Path | None = Field(
         None, description="Folder of policy .md files; unset = the demo store's policies."
     )
