@@ -342,38 +342,64 @@ def slot_vocabulary(settings):
 
 
 @main.command()
-@click.argument("message")
+@click.argument("message", required=False)
 @click.option("--session", "session_id", help="Continue this conversation (default: a new one).")
 @click.option("--shopper", "shopper_id", help="Shopper id, for personal ranking.")
 @common_options
-def chat(settings, as_json: bool, message: str, session_id, shopper_id) -> None:
-    """One chat turn: the reply, the parsed intent and slots, and the products shown.
+def chat(settings, as_json: bool, message: str | None, session_id, shopper_id) -> None:
+    """Chat with the assistant: one turn with MESSAGE, or a conversation without it.
+
+    The reply, the parsed intent and slots, and the products shown. Without MESSAGE the
+    conversation goes on line by line until an empty line, "quit" or Ctrl-D.
 
     Example usage: shopbot chat "waterproof hiking boots under 150" --session s1
     then: shopbot chat "cheaper ones?" --session s1
     """
+    import uuid
+
     from bot.dialogue import Assistant
     from bot.shop import Shop
 
     shop = Shop(settings)
     shop.ensure_demo_catalog()
     assistant = Assistant.open(settings, shop)
+    session_id = session_id or uuid.uuid4().hex
     try:
-        turn = assistant.start_turn(message, session_id, shopper_id)
-        if as_json:
-            turn.run()
-            click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+        if message is not None:
+            _chat_turn(assistant, message, session_id, shopper_id, as_json)
             return
-        for piece in turn.stream():
-            click.echo(piece, nl=False)
-        click.echo()
-        for number, item in enumerate(turn.products, start=1):
-            price = _money(item.product.price, item.product.currency or "USD")
-            click.echo(f"  [{number}] {item.product.title}  {price}  ({item.product.id})")
-        click.echo(f"({turn.parse.intent}, session {turn.session_id})", err=True)
+        click.echo(f"Chatting with {settings.store_name} (empty line or 'quit' ends).", err=True)
+        while True:
+            try:
+                line = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+            except (EOFError, click.Abort):
+                break
+            if line.strip().lower() in ("", "quit", "exit"):
+                break
+            _chat_turn(assistant, line, session_id, shopper_id, as_json)
     finally:
         assistant.close()
         shop.close()
+
+
+def _chat_turn(assistant, message: str, session_id: str, shopper_id, as_json: bool) -> None:
+    from bot.dialogue import SessionForbidden
+
+    try:
+        turn = assistant.start_turn(message, session_id, shopper_id)
+    except SessionForbidden as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        turn.run()
+        click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+        return
+    for piece in turn.stream():
+        click.echo(piece, nl=False)
+    click.echo()
+    for number, item in enumerate(turn.products, start=1):
+        price = _money(item.product.price, item.product.currency or "USD")
+        click.echo(f"  [{number}] {item.product.title}  {price}  ({item.product.id})")
+    click.echo(f"({turn.parse.intent}, session {turn.session_id})", err=True)
 
 
 @main.group("finetune")

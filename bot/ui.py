@@ -1,31 +1,44 @@
-"""The Gradio page at `/`: ask for products in plain words, see ranked product cards.
+"""The Gradio page at `/`: chat with the shop's assistant, see product cards, give feedback.
 
-The page only collects input and renders results; the work is `CatalogIndex.search`.
-Everything shown from the catalog is HTML-escaped, so a product title cannot inject markup.
+The page only collects input and renders what `ChatService` returns: the reply streams in,
+product cards show image, title, price, rating and stock, with like/dislike buttons that
+feed the scorer; answers can be liked or disliked too (that counts for the products they
+showed). "Talk to a person" hands the conversation over. A Browse tab searches the catalog
+with filters. `/?embed=1` is the compact page the widget opens in its iframe.
+
+Everything shown from the catalog is HTML-escaped, so a product title cannot inject markup;
+the chat's own messages are sanitised by Gradio's markdown renderer.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
-from retrieval.ranking import RankedProduct
 
 if TYPE_CHECKING:
+    from bot.chat_service import ChatService
     from bot.shop import Shop
+
+log = logging.getLogger("shopbot.ui")
 
 EXAMPLES = [
     "waterproof jacket for cycling to work",
     "runing shoes under $100",
-    "gift for a coffee lover",
-    "warm sleeping bag for winter camping",
+    "how long do I have to return an item?",
+    "where is my order?",
 ]
+HANDOFF_MESSAGE = "I'd like to talk to a person, please."
+FEEDBACK_KINDS = ("like", "dislike")
 
 PAGE_CSS = """
-.cards {display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px;}
+.cards {display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 12px;}
 .card {border: 1px solid #ddd; border-radius: 12px; padding: 10px; background: #fff;}
 .card img {width: 100%; border-radius: 8px; aspect-ratio: 1;}
 .card .title {font-weight: 600; font-size: 0.92rem; margin: 6px 0 4px; color: #222;}
@@ -34,39 +47,187 @@ PAGE_CSS = """
 .card .stock-out {color: #b3261e;}
 .card .stock-in {color: #1b7f3b;}
 .card .why {font-size: 0.78rem; color: #6b4e00; margin-top: 2px;}
+.card .feedback {display: flex; gap: 6px; margin-top: 6px;}
+.card .feedback button {border: 1px solid #ccc; border-radius: 8px; background: #f7f7f7;
+  padding: 2px 10px; cursor: pointer; font-size: 0.95rem;}
+.card .feedback button.chosen {background: #dbe7ff; border-color: #0b5fff;}
+.comparison {border-collapse: collapse; width: 100%; font-size: 0.88rem; margin-bottom: 10px;}
+.comparison th, .comparison td {border: 1px solid #ddd; padding: 4px 8px; text-align: left;}
+#status {min-height: 1.2em;}
+"""
+
+# Card buttons report clicks to Python through Gradio's event bus (no REST key needed).
+CARDS_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-kind]');
+  if (!button) return;
+  const card = button.closest('.card');
+  card.querySelectorAll('button[data-kind]').forEach((b) => b.classList.remove('chosen'));
+  button.classList.add('chosen');
+  trigger('click', {product_id: card.dataset.productId, kind: button.dataset.kind,
+                    position: Number(card.dataset.position)});
+});
 """
 
 
-def render_cards(hits: list[RankedProduct]) -> str:
-    """Product cards as HTML: image, title, price, rating, stock, why. All text escaped."""
-    if not hits:
-        return "<p>No products match. Try other words or fewer filters.</p>"
+def render_cards(products: list[dict[str, Any]], feedback: bool = True) -> str:
+    """Product cards as HTML: image, title, price, rating, stock, why, like/dislike.
+    Takes the products of a structured reply (or `RankedProduct.to_dict()`); all escaped."""
+    if not products:
+        return ""
     cards = []
-    for hit in hits:
-        p = hit.product
-        price = f"{p.price:,.2f} {escape(p.currency)}" if p.price is not None else ""
-        rating = f"★ {p.rating:.1f}" + (f" ({p.review_count})" if p.review_count else "")
-        stock = (
-            '<span class="stock-in">In stock</span>'
-            if p.in_stock
-            else '<span class="stock-out">Out of stock</span>'
+    for position, p in enumerate(products, start=1):
+        pid = escape(str(p["id"]), quote=True)
+        price = p.get("price")
+        money = f"{price:,.2f} {escape(p.get('currency') or 'USD')}" if price is not None else ""
+        rating = ""
+        if p.get("rating") is not None:
+            rating = f"★ {p['rating']:.1f}" + (
+                f" ({p['review_count']})" if p.get("review_count") else ""
+            )
+        stock = ""
+        if p.get("in_stock") is not None:
+            stock = (
+                '<span class="stock-in">In stock</span>'
+                if p["in_stock"]
+                else '<span class="stock-out">Out of stock</span>'
+            )
+        image = escape(p.get("image_url") or f"/images/{p['id']}.svg", quote=True)
+        reasons = "".join(
+            f'<div class="why">{escape(str(r.get("text", r)) if isinstance(r, dict) else r)}'
+            "</div>"
+            for r in (p.get("reasons") or [])[:2]
         )
-        image = escape(p.image_url or f"/images/{p.id}.svg", quote=True)
+        buttons = (
+            '<div class="feedback">'
+            '<button type="button" data-kind="like" aria-label="Like">👍</button>'
+            '<button type="button" data-kind="dislike" aria-label="Dislike">👎</button></div>'
+            if feedback
+            else ""
+        )
         cards.append(
-            f'<div class="card" data-product-id="{escape(p.id, quote=True)}">'
+            f'<div class="card" data-product-id="{pid}" data-position="{position}">'
             f'<img src="{image}" alt="" loading="lazy">'
-            f'<div class="title">{escape(p.title)}</div>'
-            f'<div class="meta"><span class="price">{price}</span> · '
-            f"{rating if p.rating is not None else ''}</div>"
-            f'<div class="meta">{escape(p.brand or "")} · {stock}</div>'
-            + "".join(f'<div class="why">{escape(r.text)}</div>' for r in hit.reasons[:2])
-            + "</div>"
+            f'<div class="title">[{position}] {escape(str(p.get("title", "")))}</div>'
+            f'<div class="meta"><span class="price">{money}</span> {rating}</div>'
+            f'<div class="meta">{escape(str(p.get("brand") or ""))} {stock}</div>'
+            f"{reasons}{buttons}</div>"
         )
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def build_page(shop: Shop) -> gr.Blocks:
-    def search(query: str, price_max: float | None, category: str | None, in_stock: bool) -> str:
+def render_comparison(table: dict[str, Any] | None) -> str:
+    """A compare_products reply's attribute table, escaped."""
+    if not table or not table.get("columns"):
+        return ""
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in table["columns"])
+    rows = "".join(
+        f"<tr><th>{escape(str(row.get('attribute', '')))}</th>"
+        + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row.get("values", []))
+        + "</tr>"
+        for row in table.get("rows", [])
+    )
+    return f'<table class="comparison"><tr><th></th>{head}</tr>{rows}</table>'
+
+
+def render_reply_extras(reply: dict[str, Any]) -> str:
+    """What goes under the chat for one reply: comparison table, then product cards."""
+    return render_comparison(reply.get("comparison")) + render_cards(reply.get("products") or [])
+
+
+def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
+    def start(session_id: str | None, request: gr.Request):
+        """On page load: keep the browser's conversation (it survives reloads and server
+        restarts) and show its turns; `?embed=1` hides the header and the Browse tab."""
+        embedded = bool(request and request.query_params.get("embed"))
+        session_id = session_id or "web-" + uuid.uuid4().hex
+        history: list[dict[str, str]] = []
+        turns = chats.sessions.history(session_id, limit=20)
+        for turn in turns:
+            history.append({"role": "user", "content": turn["message"]})
+            if turn.get("reply"):
+                history.append({"role": "assistant", "content": turn["reply"]})
+        return (
+            session_id,
+            history,
+            gr.update(visible=not embedded),
+            gr.update(visible=not embedded),
+        )
+
+    def send(message: str, history: list, session_id: str, shown: dict):
+        """Stream one turn into the chat; the cards and suggestions follow the reply."""
+        message = (message or "").strip()
+        if not message:
+            yield history, gr.update(), gr.update(), "", shown, gr.update()
+            return
+        history = [*history, {"role": "user", "content": message}]
+        history.append({"role": "assistant", "content": "…"})
+        yield history, "", gr.update(), "", shown, gr.update()
+        text, reply = "", None
+        try:
+            for event in chats.stream(message, session_id):
+                if event["type"] == "delta":
+                    text += event["text"]
+                    history[-1] = {"role": "assistant", "content": text}
+                    yield history, "", gr.update(), "", shown, gr.update()
+                elif event["type"] == "reply":
+                    reply = event
+        except Exception as exc:
+            log.exception("chat turn failed")
+            history[-1] = {"role": "assistant", "content": f"Sorry, something went wrong: {exc}"}
+            yield history, "", gr.update(), "", shown, gr.update()
+            return
+        reply = reply or {}
+        history[-1] = {"role": "assistant", "content": reply.get("reply") or text or "…"}
+        status = ""
+        if reply.get("handoff"):
+            status = "A member of our team will take over this conversation."
+        answer_index = str(len(history) - 1)
+        shown = {**shown, answer_index: [p["id"] for p in reply.get("products") or []]}
+        follow_ups = [[f] for f in (reply.get("follow_ups") or [])][:3]
+        yield (
+            history,
+            "",
+            render_reply_extras(reply),
+            status,
+            shown,
+            gr.update(samples=follow_ups, visible=bool(follow_ups)),
+        )
+
+    def product_feedback(session_id: str, evt: gr.EventData) -> str:
+        data = getattr(evt, "_data", None) or {}
+        kind, product_id = data.get("kind"), data.get("product_id")
+        if kind not in FEEDBACK_KINDS or not product_id:
+            return ""
+        try:
+            shop.record_feedback(
+                FeedbackEvent(
+                    type=kind,
+                    product_id=str(product_id),
+                    session_id=session_id,
+                    position=data.get("position"),
+                )
+            )
+        except (InvalidEvent, UnknownProduct) as exc:
+            return f"Could not record that: {exc}"
+        return "Thanks, noted: we'll show you more like it." if kind == "like" else "Noted."
+
+    def answer_feedback(session_id: str, shown: dict, evt: gr.LikeData) -> str:
+        """A liked or disliked answer counts for each product it showed."""
+        index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        kind = "like" if evt.liked else "dislike"
+        for position, product_id in enumerate(shown.get(str(index), []), start=1):
+            try:
+                shop.record_feedback(
+                    FeedbackEvent(
+                        type=kind, product_id=product_id, session_id=session_id, position=position
+                    )
+                )
+            except (InvalidEvent, UnknownProduct) as exc:
+                log.warning("answer feedback not recorded: %s", exc)
+        return "Thanks for the feedback."
+
+    def browse(query: str, price_max: float | None, category: str | None, in_stock: bool) -> str:
         try:
             filters = ProductFilters(
                 price_max=price_max or None,
@@ -75,28 +236,80 @@ def build_page(shop: Shop) -> gr.Blocks:
             )
         except ValueError as exc:
             return f"<p>{escape(str(exc))}</p>"
-        return render_cards(shop.recommend(query[:1000], 12, filters))
+        hits = shop.recommend(query[:1000], 12, filters)
+        if not hits:
+            return "<p>No products match. Try other words or fewer filters.</p>"
+        return render_cards([hit.to_dict() for hit in hits], feedback=False)
 
-    with gr.Blocks(title="shopbot") as page:
-        gr.Markdown("## shopbot demo store\nDescribe what you are looking for, in your own words.")
-        with gr.Row():
-            query = gr.Textbox(
-                placeholder="e.g. waterproof hiking boots under 150",
-                show_label=False,
-                scale=5,
-                max_length=1000,
-                elem_id="query",
-            )
-            button = gr.Button("Search", variant="primary", scale=1, elem_id="search")
-        with gr.Accordion("Filters", open=False):
-            price_max = gr.Number(label="Max price", minimum=0, value=None)
-            category = gr.Dropdown(
-                choices=shop.catalog.records.categories(), label="Category", value=None
-            )
-            in_stock = gr.Checkbox(label="In stock only", value=False)
-        gr.Examples(EXAMPLES, inputs=query)
-        results = gr.HTML(elem_id="results")
-        inputs = [query, price_max, category, in_stock]
-        button.click(search, inputs, results)
-        query.submit(search, inputs, results)
+    store = shop.settings.store_name
+    with gr.Blocks(title=store) as page:
+        session_id = gr.BrowserState(None, storage_key="shopbot-session")
+        shown = gr.State({})
+        with gr.Row(elem_id="header") as header:
+            gr.Markdown(f"## {escape(store)}\nAsk for products in your own words, or for help.")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat-tab"):
+                chatbot = gr.Chatbot(
+                    elem_id="chat",
+                    height=420,
+                    show_label=False,
+                    feedback_options=("Like", "Dislike"),
+                    sanitize_html=True,
+                    render_markdown=True,
+                )
+                with gr.Row(equal_height=True):
+                    message = gr.Textbox(
+                        placeholder="e.g. waterproof hiking boots under 150",
+                        show_label=False,
+                        scale=5,
+                        max_length=1000,
+                        elem_id="chat-input",
+                        autofocus=True,
+                    )
+                    send_button = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                follow_ups = gr.Dataset(
+                    components=[message],
+                    samples=[],
+                    label="Try next",
+                    visible=False,
+                    elem_id="follow-ups",
+                )
+                status = gr.Markdown(elem_id="status")
+                cards = gr.HTML(elem_id="cards", js_on_load=CARDS_JS)
+                with gr.Row():
+                    gr.Examples(EXAMPLES, inputs=message, label="Examples")
+                    person = gr.Button("Talk to a person", elem_id="talk-to-person", size="sm")
+            with gr.Tab("Browse", id="browse-tab") as browse_tab:
+                with gr.Row():
+                    query = gr.Textbox(
+                        placeholder="e.g. waterproof hiking boots",
+                        show_label=False,
+                        scale=5,
+                        max_length=1000,
+                        elem_id="query",
+                    )
+                    search_button = gr.Button("Search", scale=1, elem_id="search")
+                with gr.Accordion("Filters", open=True, elem_id="filters"):
+                    price_max = gr.Number(label="Max price", minimum=0, value=None)
+                    category = gr.Dropdown(
+                        choices=shop.catalog.records.categories(), label="Category", value=None
+                    )
+                    in_stock = gr.Checkbox(label="In stock only", value=False)
+                results = gr.HTML(elem_id="results")
+
+        outputs = [chatbot, message, cards, status, shown, follow_ups]
+        page.load(start, [session_id], [session_id, chatbot, header, browse_tab])
+        send_button.click(send, [message, chatbot, session_id, shown], outputs)
+        message.submit(send, [message, chatbot, session_id, shown], outputs)
+        follow_ups.click(lambda sample: sample[0], follow_ups, message).then(
+            send, [message, chatbot, session_id, shown], outputs
+        )
+        person.click(lambda: HANDOFF_MESSAGE, None, message).then(
+            send, [message, chatbot, session_id, shown], outputs
+        )
+        cards.click(product_feedback, [session_id], status)
+        chatbot.like(answer_feedback, [session_id, shown], status)
+        browse_inputs = [query, price_max, category, in_stock]
+        search_button.click(browse, browse_inputs, results)
+        query.submit(browse, browse_inputs, results)
     return page

@@ -18,10 +18,12 @@ def client(settings, embedder):
             "ingest_batch_size": 64,
             "exploration": 0.0,
             "admin_keys": ["admin-secret"],
+            "chat_keys": ["chat-secret"],
         }
     )
     shop = Shop(settings, CatalogIndex.open(settings, embedder=embedder))
-    with TestClient(create_app(settings, shop=shop)) as test_client:
+    app = create_app(settings, shop=shop, preload_lm=False)
+    with TestClient(app, headers={"Authorization": "Bearer chat-secret"}) as test_client:
         yield test_client
 
 
@@ -138,9 +140,9 @@ def test_a_shoppers_history_shapes_their_results_and_can_be_deleted(client):
     assert {"code": "liked_brand", "text": f"you liked {liked_brand} before"} in personal[position][
         "reasons"
     ]
-    assert client.delete("/v1/shoppers/ann").status_code == 401
+    assert client.delete("/v1/shoppers/ann").status_code == 403  # a chat key
     wrong = client.delete("/v1/shoppers/ann", headers={"Authorization": "Bearer guess"})
-    assert wrong.status_code == 403
+    assert wrong.status_code == 401
     deleted = client.delete(
         "/v1/shoppers/ann", headers={"Authorization": "Bearer admin-secret"}
     ).json()
@@ -226,7 +228,7 @@ def test_a_returning_shoppers_profile_spans_their_sessions(client):
 def test_admin_routes_are_refused_when_no_admin_key_is_configured(settings, embedder):
     settings = settings.model_copy(update={"demo_products": 20})
     shop = Shop(settings, CatalogIndex.open(settings, embedder=embedder))
-    with TestClient(create_app(settings, shop=shop, ui=False)) as local:
+    with TestClient(create_app(settings, shop=shop, ui=False, preload_lm=False)) as local:
         response = local.delete("/v1/shoppers/ann", headers={"Authorization": "Bearer x"})
 
     assert response.status_code == 403

@@ -1,0 +1,214 @@
+"""Load test: many shoppers chatting at once with the real default model, over HTTP.
+
+    python benchmarks/load.py                       # 20 shoppers for 120 s
+    python benchmarks/load.py --sessions 5 --seconds 30 --think 2
+
+Starts the real app (uvicorn on loopback, demo catalog, default LM + shipped adapter) and
+runs `--sessions` simulated shoppers in parallel. Each one holds a scripted conversation
+through `POST /v1/chat/stream`, waits `--think` seconds (+-50%) between messages like a
+person reading the reply, and likes the first product it is shown through
+`POST /v1/feedback`. Afterwards it checks the stores: every message sent must be a stored
+turn and every feedback event a stored event. Prints turn latency and time to the first
+streamed token (p50/p95), throughput, errors and losses as JSON, and writes it to
+benchmarks/out/load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import sqlite3
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CONVERSATIONS = [
+    ["hi", "I need running shoes", "cheaper ones?", "in red", "tell me about the second one"],
+    ["waterproof jacket for hiking", "under $150", "compare the first two", "thanks"],
+    ["where is my order?", "how long do refunds take?", "can I talk to a person?"],
+    ["a gift for a coffee lover", "best rated", "tell me more about the first one"],
+    ["warm sleeping bag", "what is your return policy?", "goodbye"],
+]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int):
+    import uvicorn
+
+    from bot.server import create_app
+    from bot.settings import load_settings
+
+    settings = load_settings(data_dir=data_dir, rate_limit_per_minute=10_000)
+    app = create_app(settings, ui=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return server, thread, app
+
+
+def wait_ready(base: str, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                # the LM loads in the background at start: one turn waits for it
+                httpx.post(f"{base}/v1/chat", json={"message": "hello"}, timeout=timeout)
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise SystemExit("the server did not start")
+
+
+def shopper(base: str, number: int, until: float, think: float, results: dict, lock) -> None:
+    rng = random.Random(number)
+    client = httpx.Client(base_url=base, timeout=300)
+    session = f"load-{number}-{rng.getrandbits(32):08x}"
+    script = CONVERSATIONS[number % len(CONVERSATIONS)]
+    turn = 0
+    while time.monotonic() < until:
+        message = script[turn % len(script)]
+        if turn and turn % len(script) == 0:
+            session = f"load-{number}-{rng.getrandbits(32):08x}"  # a new conversation
+        turn += 1
+        started = time.perf_counter()
+        first = None
+        reply = None
+        try:
+            with client.stream(
+                "POST", "/v1/chat/stream", json={"session_id": session, "message": message}
+            ) as response:
+                response.raise_for_status()
+                event = None
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                        if event == "delta" and first is None:
+                            first = time.perf_counter() - started
+                    elif line.startswith("data: ") and event == "reply":
+                        reply = json.loads(line[6:])
+                    elif line.startswith("data: ") and event == "error":
+                        raise RuntimeError(line)
+            total = time.perf_counter() - started
+            with lock:
+                results["sent"].append(session)
+                results["turn_ms"].append(total * 1000)
+                if first is not None:
+                    results["first_ms"].append(first * 1000)
+                if reply is None:
+                    results["errors"].append(f"{session}: no reply event")
+            if reply and reply.get("products"):
+                event_id = f"{session}-{turn}"
+                feedback = client.post(
+                    "/v1/feedback",
+                    json={
+                        "type": "like",
+                        "product_id": reply["products"][0]["id"],
+                        "session_id": session,
+                        "event_id": event_id,
+                        "position": 1,
+                    },
+                )
+                with lock:
+                    if feedback.status_code == 201:
+                        results["feedback"].append(event_id)
+                    else:
+                        results["errors"].append(f"feedback {feedback.status_code}")
+        except Exception as exc:
+            with lock:
+                results["sent"].append(session)
+                results["errors"].append(f"{session}: {exc!r}"[:300])
+        time.sleep(think * rng.uniform(0.5, 1.5))
+    client.close()
+
+
+def stored_counts(data_dir: Path, sessions: set[str], event_ids: set[str]) -> tuple[int, int]:
+    with sqlite3.connect(data_dir / "sessions.sqlite") as db:
+        turns = sum(
+            db.execute("SELECT count(*) FROM turns WHERE session_id = ?", (s,)).fetchone()[0]
+            for s in sessions
+        )
+    with sqlite3.connect(data_dir / "events.sqlite") as db:
+        stored = {row[0] for row in db.execute("SELECT event_id FROM events WHERE type = 'like'")}
+    return turns, len(stored & event_ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--think", type=float, default=10.0, help="Mean pause between turns.")
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/shopbot-load"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/load.json"))
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server, thread, _ = start_server(args.data_dir, port)
+    wait_ready(base)
+    results: dict[str, list] = {"sent": [], "turn_ms": [], "first_ms": [], "errors": []}
+    results["feedback"] = []
+    lock = threading.Lock()
+    until = time.monotonic() + args.seconds
+    started = time.perf_counter()
+    workers = [
+        threading.Thread(target=shopper, args=(base, n, until, args.think, results, lock))
+        for n in range(args.sessions)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    server.should_exit = True
+    thread.join(timeout=30)
+
+    sessions = set(results["sent"])
+    stored_turns, stored_feedback = stored_counts(args.data_dir, sessions, set(results["feedback"]))
+    report = {
+        "sessions": args.sessions,
+        "seconds": round(elapsed, 1),
+        "think_s": args.think,
+        "turns": len(results["sent"]),
+        "turns_per_s": round(len(results["sent"]) / elapsed, 2),
+        "errors": len(results["errors"]),
+        "error_samples": results["errors"][:5],
+        "turn_ms_p50": percentile(results["turn_ms"], 0.5),
+        "turn_ms_p95": percentile(results["turn_ms"], 0.95),
+        "first_token_ms_p50": percentile(results["first_ms"], 0.5),
+        "first_token_ms_p95": percentile(results["first_ms"], 0.95),
+        "turn_ms_mean": round(statistics.fmean(results["turn_ms"]), 1)
+        if results["turn_ms"]
+        else None,
+        "messages_sent": len(results["sent"]),
+        "messages_stored": stored_turns,
+        "feedback_sent": len(results["feedback"]),
+        "feedback_stored": stored_feedback,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

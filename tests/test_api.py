@@ -1,0 +1,207 @@
+"""The REST API for chat: turns, streaming, the OpenAI-compatible endpoint, keys, limits and
+refusals. The app is the real one (Chroma, SQLite, the dialogue engine) with a tiny LM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.chat_service import ChatService
+from bot.server import create_app
+from bot.shop import Shop
+from retrieval.index import CatalogIndex
+from retrieval.policies import load_policy_docs
+from tests.test_chat import PRODUCTS
+
+CHAT = {"Authorization": "Bearer chat-key"}
+ADMIN = {"Authorization": "Bearer admin-key"}
+
+
+def make_client(settings, embedder, tiny_lm, **changes) -> TestClient:
+    settings = settings.model_copy(update=changes)
+    catalog = CatalogIndex.open(settings, embedder=embedder)
+    catalog.ingest_products(PRODUCTS)
+    catalog.policies.ingest(load_policy_docs())
+    shop = Shop(settings, catalog=catalog)
+    chats = ChatService(settings, shop, lm=tiny_lm)
+    return TestClient(create_app(settings, shop=shop, chats=chats, ui=False))
+
+
+@pytest.fixture
+def open_client(settings, embedder, tiny_lm):
+    with make_client(settings, embedder, tiny_lm) as client:
+        yield client
+
+
+@pytest.fixture
+def keyed_client(settings, embedder, tiny_lm):
+    with make_client(
+        settings, embedder, tiny_lm, chat_keys=["chat-key"], admin_keys=["admin-key"]
+    ) as client:
+        yield client
+
+
+def events_of(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_a_chat_turn_returns_the_structured_reply_and_is_kept(open_client):
+    reply = open_client.post("/v1/chat", json={"session_id": "s1", "message": "red shoes"})
+
+    assert reply.status_code == 200
+    body = reply.json()
+    assert {"reply", "intent", "slots", "products", "handoff", "session_id"} <= set(body)
+    assert body["session_id"] == "s1" and body["reply"]
+    session = open_client.get("/v1/sessions/s1").json()
+    assert [turn["message"] for turn in session["turns"]] == ["red shoes"]
+
+
+def test_a_chat_without_a_session_id_starts_a_new_conversation(open_client):
+    first = open_client.post("/v1/chat", json={"message": "hello"}).json()
+    second = open_client.post("/v1/chat", json={"message": "hello"}).json()
+
+    assert first["session_id"] != second["session_id"]
+
+
+def test_the_stream_sends_pieces_then_the_whole_reply(open_client):
+    response = open_client.post("/v1/chat/stream", json={"session_id": "s2", "message": "shoes"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = events_of(response.text)
+    assert events[0][0] == "start" and events[-1][0] == "reply"
+    pieces = "".join(data["text"] for kind, data in events if kind == "delta")
+    assert pieces.strip() == events[-1][1]["reply"]
+
+
+def test_openai_clients_can_chat_with_and_without_streaming(open_client):
+    request = {
+        "model": "shopbot",
+        "messages": [
+            {"role": "system", "content": "You are a shop assistant."},
+            {"role": "user", "content": "red running shoes"},
+        ],
+        "user": "oai-1",
+    }
+    completion = open_client.post("/v1/chat/completions", json=request).json()
+    assert completion["object"] == "chat.completion"
+    assert completion["choices"][0]["message"]["role"] == "assistant"
+    assert completion["choices"][0]["message"]["content"] == completion["shopbot"]["reply"]
+
+    streamed = open_client.post("/v1/chat/completions", json={**request, "stream": True})
+    lines = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert text.strip() == chunks[-1]["shopbot"]["reply"]
+    turns = open_client.get("/v1/sessions/oai-1").json()["turns"]
+    assert len(turns) == 2
+
+
+def test_without_keys_chat_is_open_and_admin_routes_are_refused(open_client):
+    assert open_client.post("/v1/chat", json={"message": "hi"}).status_code == 200
+    refused = open_client.post("/v1/catalog", json=[], headers=ADMIN)
+    assert refused.status_code == 403 and "SHOPBOT_ADMIN_KEYS" in refused.json()["detail"]
+
+
+def test_with_keys_every_route_needs_one_of_the_right_scope(keyed_client):
+    assert keyed_client.post("/v1/chat", json={"message": "hi"}).status_code == 401
+    assert keyed_client.get("/v1/products/search", params={"q": "shoes"}).status_code == 401
+    wrong = keyed_client.post("/v1/chat", json={"message": "hi"}, headers={"Authorization": "x"})
+    assert wrong.status_code == 401
+    assert keyed_client.post("/v1/chat", json={"message": "hi"}, headers=CHAT).status_code == 200
+    assert keyed_client.post("/v1/chat", json={"message": "hi"}, headers=ADMIN).status_code == 200
+    chat_on_admin = keyed_client.post("/v1/catalog", json=[], headers=CHAT)
+    assert chat_on_admin.status_code == 403
+    assert keyed_client.get("/healthz").status_code == 200  # probes need no key
+
+
+def test_each_key_is_rate_limited(settings, embedder, tiny_lm):
+    with make_client(
+        settings, embedder, tiny_lm, chat_keys=["chat-key"], rate_limit_per_minute=3
+    ) as client:
+        codes = [
+            client.get("/v1/products/search", params={"q": "shoes"}, headers=CHAT).status_code
+            for _ in range(4)
+        ]
+        other = client.get(
+            "/v1/products/search", params={"q": "shoes"}, headers={"Authorization": "Bearer k2"}
+        )
+
+    assert codes == [200, 200, 200, 429]
+    assert other.status_code == 401
+
+
+def test_bad_requests_get_clear_json_errors(open_client):
+    malformed = open_client.post(
+        "/v1/chat", content=b'{"message": ', headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400 and malformed.json()["detail"] == "malformed JSON body"
+    missing = open_client.post("/v1/chat", json={"session_id": "s1"})
+    assert missing.status_code == 422 and "message" in missing.json()["detail"]
+    huge = open_client.post("/v1/chat", json={"message": "x" * 100_000})
+    assert huge.status_code == 413 and "limit" in huge.json()["detail"]
+    traversal = open_client.post("/v1/chat", json={"session_id": "../../etc", "message": "hi"})
+    assert traversal.status_code == 422
+    assert open_client.get("/v1/sessions/..%2F..%2Fetc").status_code in (400, 404)
+    assert open_client.get("/v1/sessions/nobody").status_code == 404
+
+
+def test_a_session_of_another_shopper_is_refused(open_client):
+    mine = {"session_id": "ann-1", "message": "red shoes", "shopper_id": "ann"}
+    assert open_client.post("/v1/chat", json=mine).status_code == 200
+
+    intruder = open_client.post("/v1/chat", json={**mine, "shopper_id": "bob"})
+    assert intruder.status_code == 403
+    streamed = open_client.post("/v1/chat/stream", json={**mine, "shopper_id": "bob"})
+    assert streamed.status_code == 403
+    assert open_client.get("/v1/sessions/ann-1", params={"shopper_id": "bob"}).status_code == 403
+    assert open_client.get("/v1/sessions/ann-1", params={"shopper_id": "ann"}).status_code == 200
+
+
+def test_an_admin_can_upload_products_and_bad_rows_are_reported(keyed_client):
+    rows = [
+        {"id": "N1", "title": "Trailblazer Hiking Boot", "price": 120, "category": "Shoes"},
+        {"id": "N2", "price": "cheap"},
+    ]
+    report = keyed_client.post("/v1/catalog", json={"products": rows}, headers=ADMIN).json()
+
+    assert report["added"] == 1 and report["rejected"] == 1
+    assert report["rejected_rows"][0]["line"] == 2
+    found = keyed_client.get(
+        "/v1/products/search", params={"q": "hiking boot"}, headers=CHAT
+    ).json()
+    assert found["products"][0]["id"] == "N1"
+    csv = "id,title,price\nN3,Summit Trekking Pole,35\n"
+    uploaded = keyed_client.post(
+        "/v1/catalog", content=csv, headers={**ADMIN, "content-type": "text/csv"}
+    ).json()
+    assert uploaded["added"] == 1
+
+
+def test_the_widget_origin_may_call_the_api_when_allowed(settings, embedder, tiny_lm):
+    with make_client(
+        settings, embedder, tiny_lm, cors_origins=["https://shop.example.com"]
+    ) as client:
+        allowed = client.options(
+            "/v1/chat",
+            headers={
+                "Origin": "https://shop.example.com",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+        other = client.options(
+            "/v1/chat",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert "access-control-allow-origin" not in other.headers
