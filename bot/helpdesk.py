@@ -192,7 +192,7 @@ def chatwoot_router(
 
     @router.post(WEBHOOK_PATH)
     async def chatwoot_webhook(
-        request: Request, token: Annotated[str | None, Query(max_length=500)] = None
+        request: Request, token: Annotated[str | None, Query()] = None
     ) -> dict[str, str]:
         client = _authorised_client(settings, token, transport)
         try:
