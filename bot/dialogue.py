@@ -11,23 +11,42 @@ over from earlier turns) and rank for this shopper; "the second one" resolves ag
 was shown last; customer-service intents answer from the policy documents; a request for a
 person hands over; greetings and out-of-scope requests get fixed replies. A parse below the
 confidence threshold asks the shopper to clarify, unless it reads as a product search.
+
+Orders (track, cancel, change, change the address, refund, refund status, invoice) are
+answered from the order store with the templates of `prompts/orders.toml`, never by the LM.
+An order is shown only to a session that has given its number and the e-mail on it; an
+unknown number and a wrong e-mail get the same reply. A request missing either waits in
+the session, so "it's 12345678" on the next turn completes it.
+
+A person takes the conversation over (`handoff`) when the shopper asks for one, after
+`Settings.handoff_after_failures` turns in a row the bot could not serve, or when an angry
+message is not about shopping (see `sounds_angry`); from then on the bot stays silent in
+that conversation (route "handed_off", empty reply) until `Assistant.release`. A session
+belongs to the first shopper id that uses it; another shopper's turn raises SessionForbidden.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import string
 import time
+import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bot.errors import ShopbotError
+from bot.grounding import money, policy_quote
 from bot.intent_parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
-from bot.intent_schema import CUSTOMER_SERVICE_INTENTS, SHOPPING_INTENTS, merge_slots
-from bot.prompts import canned_replies
+from bot.intent_schema import CUSTOMER_SERVICE_INTENTS, EMAIL, SHOPPING_INTENTS, merge_slots
+from bot.orders import Order, OrderError, find_order_number, iso_date
+from bot.prompts import PROMPTS_DIR, PromptError, canned_replies
 from bot.replies import ReplyWriter
-from bot.sessions import SessionStore
+from bot.sessions import SessionState, SessionStore
 from bot.settings import Settings
 from bot.shop import Shop
 from retrieval.filters import ProductFilters
@@ -36,6 +55,36 @@ from retrieval.ranking import RankedProduct, RankRequest
 log = logging.getLogger("shopbot.dialogue")
 
 HANDOFF_INTENTS = ("contact_human_agent",)
+ORDER_INTENTS = (
+    "track_order",
+    "cancel_order",
+    "change_order",
+    "change_shipping_address",
+    "get_refund",
+    "track_refund",
+    "check_invoice",
+    "get_invoice",
+)
+ORDER_ROUTES = ("order", "order_ask", "order_not_found")
+# Turns the bot could not serve; this many in a row hand the conversation to a person.
+FAILED_ROUTES = ("clarify", "empty", "out_of_scope", "order_not_found")
+ANGRY_WORDS = re.compile(
+    r"\b(ridiculous|furious|unacceptable|outrageous|outraged|angry|terrible|worst|scam|"
+    r"disgusting|useless|pathetic|awful|horrible|fed up|sick of|lawyer|rip[- ]?off)\b",
+    re.I,
+)
+# Words that say "here is what you asked for" around an order number or e-mail.
+FILLER_WORDS = {
+    *("it", "its", "it's", "is", "my", "the", "a", "an", "this", "that's", "thats", "one"),
+    *("order", "number", "no", "id", "email", "e-mail", "mail", "address", "with"),
+    *("here", "you", "go", "sure", "yes", "ok", "okay", "sorry", "oh", "and", "of", "for"),
+}
+STREET_WORDS = re.compile(
+    r"\b(street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|way|blvd|boulevard|place|pl|"
+    r"square|sq|highway|hwy|apt|suite|unit)\b",
+    re.I,
+)
+MAX_FOLLOW_UPS = 3
 FILTER_SLOTS = ("category", "brand", "colour", "size", "price_min", "price_max")
 SHOWN_PRODUCTS = 5
 RECALLED = 20
@@ -46,6 +95,10 @@ SORT_KEYS = {
     "best_rated": lambda p: (-(p.rating or 0.0), -(p.review_count or 0)),
     "most_popular": lambda p: (-(p.review_count or 0), -(p.rating or 0.0)),
 }
+
+
+class SessionForbidden(ShopbotError):
+    """A turn named a shopper other than the one the session belongs to (REST: 403)."""
 
 
 @dataclass
@@ -67,19 +120,24 @@ class Turn:
     reply: str = ""
     removed: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    order: Order | None = None  # the order shown: only ever one this session has proved
+    follow_ups: list[str] = field(default_factory=list)
+    handoff_reason: str | None = None  # asked, angry or failures
     done: bool = False
 
     @property
     def handoff(self) -> bool:
-        return self.route == "handoff"
+        return self.route in ("handoff", "handed_off")
 
     def stream(self) -> Iterator[str]:
-        """The reply, a checked sentence at a time; the turn is logged once it is complete."""
+        """The reply, a checked sentence at a time; the turn is logged once it is complete.
+        A conversation a person has taken over yields nothing."""
         started = time.perf_counter()
         pieces = []
         if self.fixed_reply is not None:
             pieces.append(self.fixed_reply)
-            yield self.fixed_reply
+            if self.fixed_reply:
+                yield self.fixed_reply
         else:
             writer = self.assistant.writer
             shown: list[Any] = [item.product for item in self.products]
@@ -104,6 +162,13 @@ class Turn:
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """The structured reply (JSON-ready). `shopbot chat --json` and the REST API send it:
+        reply, intent, slots, confidence, route, handoff, products (cards with their ranking
+        reasons), sources and citations (policy sections used, with a quote), follow_ups
+        (suggested next messages), comparison (for compare_products), order (the verified
+        order shown, else None), removed (sentences the grounding check dropped), timings_ms.
+        """
+        quoted = f"{self.message} {self.reply}"
         return {
             "session_id": self.session_id,
             "reply": self.reply,
@@ -112,19 +177,154 @@ class Turn:
             "confidence": self.parse.confidence,
             "route": self.route,
             "handoff": self.handoff,
-            "products": [
-                {
-                    "id": item.product.id,
-                    "title": item.product.title,
-                    "price": item.product.price,
-                    "score": round(item.score, 4),
-                }
-                for item in self.products
-            ],
+            "products": [product_card(item) for item in self.products],
             "sources": [doc.id for doc in self.docs],
+            "citations": [
+                {
+                    "id": doc.id,
+                    "title": doc.title,
+                    "section": doc.section,
+                    "quote": policy_quote(doc, quoted),
+                }
+                for doc in self.docs
+            ],
+            "follow_ups": self.follow_ups,
+            "comparison": (
+                comparison_table([item.product for item in self.products])
+                if self.route == "details" and self.parse.intent == "compare_products"
+                else None
+            ),
+            "order": self.order.summary() if self.order is not None else None,
             "removed": self.removed,
             "timings_ms": self.timings,
         }
+
+
+def product_card(item: RankedProduct) -> dict[str, Any]:
+    """A shown product as the reply's JSON carries it."""
+    product = item.product
+    return {
+        **product.summary(),
+        "review_count": product.review_count,
+        "image_url": product.image_url or f"/images/{product.id}.svg",
+        "score": round(item.score, 4),
+        "reasons": [reason.to_dict() for reason in item.reasons],
+    }
+
+
+def comparison_table(products: Sequence[Any]) -> dict[str, Any] | None:
+    """Products side by side: one column per product, one row per attribute any of them has.
+
+    Values are display text ("$89.99", "4.6 (120 reviews)", "Yes"); "" where a product lacks
+    the attribute. None for fewer than two products.
+    """
+    if len(products) < 2:
+        return None
+
+    def rating(p: Any) -> str:
+        return f"{p.rating:.1f} ({p.review_count or 0} reviews)" if p.rating is not None else ""
+
+    rows = [
+        ("Price", lambda p: money(p.price, p.currency) if p.price is not None else ""),
+        ("Rating", rating),
+        ("Brand", lambda p: p.brand or ""),
+        ("Category", lambda p: p.category or ""),
+        ("Colour", lambda p: p.attributes.get("colour", "")),
+        ("Material", lambda p: p.attributes.get("material", "")),
+        ("Sizes", lambda p: p.attributes.get("size", "")),
+        ("Features", lambda p: p.attributes.get("features", "")),
+        ("In stock", lambda p: "Yes" if p.in_stock else "No"),
+    ]
+    table = []
+    for name, value in rows:
+        values = [str(value(p)) for p in products]
+        if any(values):
+            table.append({"attribute": name, "values": values})
+    return {
+        "ids": [p.id for p in products],
+        "columns": [p.title for p in products],
+        "rows": table,
+    }
+
+
+def sounds_angry(text: str) -> int:
+    """How many signs of anger a message shows (0 to 3): angry words ("ridiculous",
+    "unacceptable", "worst", ...), shouting (most letters upper case, at least 3 words of
+    3+ letters), and "!!". Deliberately simple: a complaint with one sign, or any
+    non-shopping message with two, goes to a person rather than the bot."""
+    letters = [c for c in text if c.isalpha()]
+    words = re.findall(r"[A-Za-z]{3,}", text)
+    shouting = (
+        len(words) >= 3
+        and len(letters) >= 10
+        and sum(c.isupper() for c in letters) >= 0.7 * len(letters)
+    )
+    return int(bool(ANGRY_WORDS.search(text))) + int(shouting) + int("!!" in text)
+
+
+def is_angry(text: str, intent: str) -> bool:
+    if intent in SHOPPING_INTENTS:  # "RED SHOES!!!" is enthusiasm
+        return False
+    signs = sounds_angry(text)
+    return signs >= 1 if intent == "complaint" else signs >= 2
+
+
+def only_details(text: str) -> bool:
+    """Whether a message is nothing but an order number and/or e-mail ("it's 12345678",
+    "my email is a@b.com"), so it answers the question asked rather than asking anew."""
+    rest = EMAIL.sub(" ", text)
+    number = find_order_number(rest)
+    if number:
+        rest = rest.replace(number, " ")
+    words = re.findall(r"[a-z][a-z'-]*", rest.lower())
+    return len([w for w in words if w not in FILLER_WORDS]) <= 1
+
+
+def looks_like_address(text: str) -> bool:
+    """A one-line postal address: a number, words, and a comma or a street word."""
+    if not 8 <= len(text) <= 200 or "?" in text or EMAIL.search(text):
+        return False
+    has_number = any(c.isdigit() for c in text)
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    return has_number and len(words) >= 2 and ("," in text or bool(STREET_WORDS.search(text)))
+
+
+def render(template: str, **values: Any) -> str:
+    """Fill a reply template; a variable the template names but was not given raises."""
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    missing = names - set(values)
+    if missing:
+        raise PromptError(f"reply template needs {sorted(missing)}: {template[:60]!r}")
+    return template.format(**values)
+
+
+@cache
+def prompt_table(name: str, prompts_dir: Path = PROMPTS_DIR) -> dict[str, Any]:
+    """A TOML file of `prompts/` (orders.toml, follow_ups.toml)."""
+    path = prompts_dir / name
+    if not path.is_file():
+        raise PromptError(f"prompt file missing: {path}")
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def order_values(order: Order, store: str) -> dict[str, Any]:
+    """The variables an order reply template may use, from the order record."""
+    items = "; ".join(
+        item.title + (f" (x{item.quantity})" if item.quantity > 1 else "") for item in order.items
+    )
+    return {
+        "store": store,
+        "order_id": order.id,
+        "status": order.status,
+        "items": items,
+        "total": money(order.total, order.currency),
+        "created": iso_date(order.created_at),
+        "updated": iso_date(order.updated_at),
+        "address": order.shipping_address,
+        "carrier": order.carrier or "the carrier",
+        "tracking": order.tracking_number or "not yet assigned",
+        "refund_status": order.refund_status,
+    }
 
 
 class Assistant:
@@ -147,6 +347,8 @@ class Assistant:
             key: value.replace("{store}", settings.store_name)
             for key, value in canned_replies().items()
         }
+        self.order_texts = prompt_table("orders.toml")
+        self.follow_up_texts = prompt_table("follow_ups.toml")
 
     @classmethod
     def open(cls, settings: Settings, shop: Shop | None = None, lm: Any = None) -> Assistant:
@@ -180,6 +382,10 @@ class Assistant:
     def close(self) -> None:
         self.sessions.close()
 
+    def release(self, session_id: str) -> bool:
+        """Give a handed-over conversation back to the bot; True when it was handed over."""
+        return self.sessions.release(session_id)
+
     def respond(self, message: Any, session_id: str | None = None, shopper_id=None) -> Turn:
         """A whole turn, reply written: `start_turn(...).run()`."""
         return self.start_turn(message, session_id, shopper_id).run()
@@ -188,22 +394,64 @@ class Assistant:
         self, message: Any, session_id: str | None = None, shopper_id: str | None = None
     ) -> Turn:
         """Parse and route a message and fetch what the reply needs; the reply is written by
-        the returned Turn's `stream()` or `run()`."""
+        the returned Turn's `stream()` or `run()`. Order actions (a cancellation, a new
+        address) take effect here. Raises SessionForbidden when the session belongs to a
+        shopper other than `shopper_id`."""
         session_id = session_id or uuid.uuid4().hex
+        if shopper_id and not self.sessions.claim(session_id, shopper_id):
+            raise SessionForbidden(f"session {session_id!r} belongs to another shopper")
         text = clean_message(message)
         session = self.sessions.state(session_id)
         started = time.perf_counter()
-        if not has_words(text):
-            parse = Parse("out_of_scope", {}, 0.0)
-            turn = Turn(self, session_id, shopper_id, text, parse, "empty")
-            turn.fixed_reply = self.texts["empty"]
+        if session.handed_off:
+            # A person answers now; the message is logged for them, the bot says nothing.
+            parse = Parse("contact_human_agent", {}, 0.0)
+            turn = Turn(self, session_id, shopper_id, text, parse, "handed_off")
+            turn.fixed_reply = ""
             return turn
-        parse = self.parser.parse(text, session.previous())
-        turn = Turn(self, session_id, shopper_id, text, parse, parse.intent)
-        turn.timings["parse_ms"] = parse.elapsed_ms
-        intent = parse.intent
-        confident = parse.confidence >= self.settings.parse_confidence
-        if not confident and intent not in SHOPPING_INTENTS:
+        if not has_words(text):
+            turn = Turn(self, session_id, shopper_id, text, Parse("out_of_scope", {}, 0.0), "")
+            turn.route, turn.fixed_reply = "empty", self.texts["empty"]
+        else:
+            parse = self.parser.parse(text, self._context(session))
+            turn = Turn(self, session_id, shopper_id, text, parse, parse.intent)
+            turn.timings["parse_ms"] = parse.elapsed_ms
+            self._route(turn, session)
+        if turn.route in FAILED_ROUTES and session.failures + 1 >= (
+            self.settings.handoff_after_failures
+        ):
+            turn.route, turn.fixed_reply = "handoff", self.texts["handoff_failures"]
+            turn.handoff_reason = "failures"
+        if turn.route == "handoff":
+            self.sessions.hand_off(session_id, turn.handoff_reason or "asked")
+        turn.follow_ups = self._follow_ups(turn)
+        turn.timings["route_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return turn
+
+    def _context(self, session: SessionState) -> dict[str, Any] | None:
+        """The conversation so far as the parser sees it: the order request under way, if
+        the last turn was about an order, else the product search."""
+        if session.pending:
+            pending = session.pending
+            slots = {"order_id": pending["order_id"]} if "order_id" in pending else {}
+            return {"intent": pending["intent"], "slots": slots}
+        if session.last_route in ORDER_ROUTES and session.last_intent in ORDER_INTENTS:
+            slots = {"order_id": session.current_order} if session.current_order else {}
+            return {"intent": session.last_intent, "slots": slots}
+        return session.previous()
+
+    def _route(self, turn: Turn, session: SessionState) -> None:
+        text, intent = turn.message, turn.parse.intent
+        confident = turn.parse.confidence >= self.settings.parse_confidence
+        order_intent = self._order_intent(turn, session)
+        if session.pending and order_intent is None:
+            self.sessions.save_order_context(turn.session_id, pending=None)
+        if is_angry(text, intent):
+            turn.route, turn.fixed_reply = "handoff", self.texts["handoff_angry"]
+            turn.handoff_reason = "angry"
+        elif order_intent is not None:
+            self._order_turn(turn, session, order_intent)
+        elif not confident and intent not in SHOPPING_INTENTS:
             turn.route, turn.fixed_reply = "clarify", self.texts["clarify"]
         elif intent == "search_products" or (not confident and intent in SHOPPING_INTENTS):
             self._search(turn, session.slots if session.intent else {})
@@ -216,8 +464,122 @@ class Assistant:
             turn.docs = [hit.doc for hit in self.shop.catalog.policies.search(text, k=2)]
         else:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
-        turn.timings["route_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return turn
+
+    def _order_intent(self, turn: Turn, session: SessionState) -> str | None:
+        """The order request this message makes or continues, or None.
+
+        With a request waiting: a bare order number or e-mail ("it's 12345678") continues
+        it whatever the parser made of the words; a new order request ("cancel it") takes
+        over what was collected; a postal address answers "what's the new address?";
+        anything else drops the waiting request. Without one: a confident order intent.
+        """
+        parse, text = turn.parse, turn.message
+        confident = parse.confidence >= self.settings.parse_confidence
+        pending = session.pending
+        if pending and pending.get("awaiting") == "address":
+            other_request = parse.intent in ORDER_INTENTS + HANDOFF_INTENTS and confident
+            if looks_like_address(text) and not (
+                other_request and parse.intent != "change_shipping_address"
+            ):
+                return "change_shipping_address"
+            pending = None
+        if pending:
+            gives = bool(
+                parse.slots.get("order_id")
+                or parse.slots.get("email")
+                or find_order_number(text)
+                or EMAIL.search(text)
+            )
+            if gives and (parse.intent not in ORDER_INTENTS or only_details(text)):
+                return pending["intent"]
+            if parse.intent in ORDER_INTENTS and (confident or gives):
+                return parse.intent
+            return None
+        if parse.intent in ORDER_INTENTS and confident:
+            return parse.intent
+        return None
+
+    def _order_turn(self, turn: Turn, session: SessionState, intent: str) -> None:
+        """Collect the order number and e-mail, check them against the order, then act."""
+        texts, store = self.order_texts, self.settings.store_name
+        pending = session.pending or {}
+        slots = dict(turn.parse.slots)
+        if pending.get("awaiting") == "address":
+            order_id, email = pending.get("order_id"), session.verified_email
+        else:
+            order_id = slots.get("order_id") or find_order_number(turn.message)
+            order_id = order_id or pending.get("order_id") or session.current_order
+            email = slots.get("email") or pending.get("email") or session.verified_email
+        if order_id:
+            slots["order_id"] = order_id
+        turn.parse = Parse(intent, slots, turn.parse.confidence, turn.parse.raw)
+        save = self.sessions.save_order_context
+        if not order_id or not email:
+            turn.route = "order_ask"
+            asked = {"intent": intent, "order_id": order_id, "email": email}
+            save(turn.session_id, pending={k: v for k, v in asked.items() if v})
+            turn.fixed_reply = render(
+                texts["ask_order_id" if not order_id else "ask_email"], store=store
+            )
+            return
+        order = self.shop.orders.find(order_id, email)
+        if order is None:
+            turn.route = "order_not_found"
+            save(turn.session_id, pending={"intent": intent})
+            turn.fixed_reply = render(texts["not_found"], store=store)
+            return
+        save(turn.session_id, pending=None, verified_email=order.email, current_order=order.id)
+        turn.route = "order"
+        turn.fixed_reply, turn.order = self._order_action(turn, intent, order)
+
+    def _order_action(self, turn: Turn, intent: str, order: Order) -> tuple[str, Order]:
+        """Do what a verified order request asks; the reply and the order as it now is."""
+        texts, orders, store = self.order_texts, self.shop.orders, self.settings.store_name
+        if intent == "track_order":
+            key, section = order.status, texts["track_order"]
+        elif intent == "cancel_order":
+            result = orders.cancel(order.id)
+            key, section, order = result.outcome, texts["cancel_order"], result.order
+        elif intent == "change_order":
+            key, section = order.status, texts["change_order"]
+        elif intent == "change_shipping_address":
+            section = texts["change_shipping_address"]
+            if order.status == "processing" and looks_like_address(turn.message):
+                try:
+                    result = orders.change_address(order.id, turn.message)
+                except OrderError:
+                    result = None
+                if result is not None:
+                    key, order = result.outcome, result.order
+                    return render(section[key], **order_values(order, store)), order
+            if order.status == "processing":
+                turn.route = "order_ask"
+                self.sessions.save_order_context(
+                    turn.session_id,
+                    pending={"intent": intent, "order_id": order.id, "awaiting": "address"},
+                )
+                return render(texts["ask_address"], **order_values(order, store)), order
+            key = "cancelled" if order.status == "cancelled" else "already_shipped"
+        elif intent == "get_refund":
+            result = orders.request_refund(order.id)
+            key, section, order = result.outcome, texts["get_refund"], result.order
+        elif intent == "track_refund":
+            section = texts["track_refund"]
+            key = "cancelled" if order.status == "cancelled" else order.refund_status
+        else:  # check_invoice, get_invoice
+            return render(texts["invoice"], **order_values(order, store)), order
+        return render(section[key], **order_values(order, store)), order
+
+    def _follow_ups(self, turn: Turn) -> list[str]:
+        """Suggested next messages for what this turn did (`prompts/follow_ups.toml`)."""
+        key = turn.route
+        if turn.route == "search" and not turn.products:
+            key = "search_empty"
+        elif turn.route == "details" and turn.parse.intent == "compare_products":
+            key = "compare"
+        elif turn.route == "order" and turn.order is not None:
+            key = f"order_{turn.order.status}"
+        return list(self.follow_up_texts.get(key, []))[:MAX_FOLLOW_UPS]
 
     def _search(self, turn: Turn, carried: dict[str, Any]) -> None:
         turn.route = "search"
@@ -292,3 +654,5 @@ class Assistant:
             turn.route,
             turn.shopper_id,
         )
+        if turn.route != "handed_off":
+            self.sessions.count_failure(turn.session_id, turn.route in FAILED_ROUTES)

@@ -121,3 +121,29 @@ def ground_reply(
 def _price_value(text: str) -> float | None:
     digits = re.search(r"\d[\d,]*(?:\.\d{1,2})?", text)
     return round(float(digits.group().replace(",", "")), 2) if digits else None
+
+
+MAX_QUOTE_CHARS = 240
+_MARKUP = re.compile(r"[*_`#>]+|^\s*[-+]\s+", re.M)
+_WORD = re.compile(r"[a-z0-9]+")
+_QUOTE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")  # list items end at the line's end
+
+
+def policy_quote(doc: Any, text: str, limit: int = MAX_QUOTE_CHARS) -> str:
+    """The sentence of a policy section that shares the most words with `text` (the question
+    and reply), markup removed and cut to `limit` characters: the words a citation shows.
+
+    >>> from retrieval.policies import PolicyDoc
+    >>> doc = PolicyDoc("r#w", "r", "Returns", "Window", "Items: **30 days**. Sale items: 14 days.")
+    >>> policy_quote(doc, "how long for sale items?")
+    'Sale items: 14 days.'
+    """
+    words = {w for w in _WORD.findall(text.lower()) if len(w) > 3}
+    sentences = [s.strip() for s in _QUOTE_SPLIT.split(_MARKUP.sub("", doc.text)) if s.strip()]
+    if not sentences:
+        return ""
+    best = max(sentences, key=lambda s: len(words & set(_WORD.findall(s.lower()))))
+    best = " ".join(best.split())
+    if len(best) > limit:
+        best = best[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return best

@@ -1,8 +1,15 @@
 """Conversations: every chat turn, and the state the next turn starts from, in SQLite (WAL).
 
-A session's state is its last turn: the intent, the merged slots and the products shown,
-so "cheaper", "in blue" and "the second one" resolve against what the shopper saw. The turn
-log is also what the next fine-tuning dataset draws on (turns whose products were liked).
+A session's product context is its last product turn: the intent, the merged slots and the
+products shown, so "cheaper", "in blue" and "the second one" resolve against what the
+shopper saw. The turn log is also what the next fine-tuning dataset draws on (turns whose
+products were liked).
+
+Beside the turns, one row per session holds what must outlive a turn and a restart: the
+shopper the session belongs to, whether a person has taken it over (handoff, until
+`release`), the count of consecutive turns the bot could not serve, the order request
+waiting for an order number or e-mail, and the e-mail and order this session has proved
+it owns.
 """
 
 from __future__ import annotations
@@ -30,7 +37,20 @@ CREATE TABLE IF NOT EXISTS turns (
     route TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, rid);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    shopper_id TEXT,
+    created REAL NOT NULL,
+    handed_off_at REAL,
+    handoff_reason TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    pending TEXT,
+    verified_email TEXT,
+    current_order TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_by_shopper ON sessions (shopper_id);
 """
+ORDER_FIELDS = ("pending", "verified_email", "current_order")
 MAX_STORED_MESSAGE = 4000
 
 
@@ -42,6 +62,15 @@ class SessionState:
     slots: dict[str, Any] = field(default_factory=dict)
     shown: list[str] = field(default_factory=list)
     turns: int = 0
+    shopper_id: str | None = None
+    handed_off: bool = False
+    handoff_reason: str | None = None
+    failures: int = 0  # consecutive turns the bot could not serve
+    pending: dict[str, Any] | None = None  # an order request waiting for an id, e-mail, ...
+    verified_email: str | None = None  # proved by giving it with an order number on it
+    current_order: str | None = None  # the verified order last talked about
+    last_intent: str | None = None
+    last_route: str | None = None
 
     def previous(self) -> dict[str, Any] | None:
         return {"intent": self.intent, "slots": self.slots} if self.intent else None
@@ -73,9 +102,112 @@ class SessionStore:
                 " AND route IN ('search', 'details') ORDER BY rid DESC LIMIT 1",
                 (session_id,),
             ).fetchone()
-        if row is None:
-            return SessionState(turns=count)
-        return SessionState(row[0], json.loads(row[1]), json.loads(row[2]), count)
+            last = self._db.execute(
+                "SELECT intent, route FROM turns WHERE session_id = ? ORDER BY rid DESC LIMIT 1",
+                (session_id,),
+            ).fetchone()
+            info = self._db.execute(
+                "SELECT shopper_id, handed_off_at, handoff_reason, failures, pending,"
+                " verified_email, current_order FROM sessions WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+        state = SessionState(turns=count)
+        if row is not None:
+            state.intent, state.slots, state.shown = row[0], json.loads(row[1]), json.loads(row[2])
+        if last is not None:
+            state.last_intent, state.last_route = last
+        if info is not None:
+            state.shopper_id, handed_off_at, state.handoff_reason, state.failures = info[:4]
+            state.handed_off = handed_off_at is not None
+            state.pending = json.loads(info[4]) if info[4] else None
+            state.verified_email, state.current_order = info[5], info[6]
+        return state
+
+    def claim(self, session_id: str, shopper_id: str) -> bool:
+        """Make `shopper_id` the session's owner unless another shopper already is; True when
+        the session is (now) theirs."""
+        with self._lock:
+            self._ensure(session_id)
+            self._db.execute(
+                "UPDATE sessions SET shopper_id = ? WHERE session_id = ? AND shopper_id IS NULL",
+                (shopper_id, session_id),
+            )
+            self._db.commit()
+            owner = self._db.execute(
+                "SELECT shopper_id FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()[0]
+        return owner == shopper_id
+
+    def hand_off(self, session_id: str, reason: str) -> None:
+        """A person takes the conversation over; the bot stays silent until `release`."""
+        with self._lock:
+            self._ensure(session_id)
+            self._db.execute(
+                "UPDATE sessions SET handed_off_at = ?, handoff_reason = ?, failures = 0,"
+                " pending = NULL WHERE session_id = ? AND handed_off_at IS NULL",
+                (time.time(), reason, session_id),
+            )
+            self._db.commit()
+
+    def release(self, session_id: str) -> bool:
+        """Give the conversation back to the bot; True when it was handed off."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE sessions SET handed_off_at = NULL, handoff_reason = NULL, failures = 0"
+                " WHERE session_id = ? AND handed_off_at IS NOT NULL",
+                (session_id,),
+            )
+            self._db.commit()
+            return cursor.rowcount > 0
+
+    def handed_off(self) -> list[dict[str, Any]]:
+        """The conversations people have taken over, oldest handoff first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT session_id, shopper_id, handed_off_at, handoff_reason FROM sessions"
+                " WHERE handed_off_at IS NOT NULL ORDER BY handed_off_at"
+            ).fetchall()
+        keys = ("session_id", "shopper_id", "handed_off_at", "reason")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def count_failure(self, session_id: str, failed: bool) -> int:
+        """Count one more turn the bot could not serve, or reset the count after one it
+        could; returns the count."""
+        with self._lock:
+            self._ensure(session_id)
+            self._db.execute(
+                "UPDATE sessions SET failures = CASE WHEN ? THEN failures + 1 ELSE 0 END"
+                " WHERE session_id = ?",
+                (failed, session_id),
+            )
+            self._db.commit()
+            return self._db.execute(
+                "SELECT failures FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()[0]
+
+    def save_order_context(self, session_id: str, **values: Any) -> None:
+        """Set `pending` (a dict or None), `verified_email` or `current_order`."""
+        unknown = set(values) - set(ORDER_FIELDS)
+        if unknown:
+            raise ValueError(f"order context fields are {ORDER_FIELDS}, but got {sorted(unknown)}")
+        if "pending" in values and values["pending"] is not None:
+            values["pending"] = json.dumps(values["pending"])
+        if not values:
+            return
+        with self._lock:
+            self._ensure(session_id)
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            self._db.execute(
+                f"UPDATE sessions SET {assignments} WHERE session_id = ?",
+                (*values.values(), session_id),
+            )
+            self._db.commit()
+
+    def _ensure(self, session_id: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO sessions (session_id, created) VALUES (?, ?)",
+            (session_id, time.time()),
+        )
 
     def record_turn(
         self,
@@ -108,14 +240,23 @@ class SessionStore:
             )
             self._db.commit()
 
+    def owner(self, session_id: str) -> str | None:
+        """The shopper a session belongs to (None: nobody has claimed it)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT shopper_id FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return row[0] if row else None
+
     def history(self, session_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The session's last `limit` turns, oldest first (the transcript a person sees)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT ts, message, intent, slots, shown, reply, route FROM turns"
+                "SELECT ts, message, intent, slots, shown, reply, route, shopper_id FROM turns"
                 " WHERE session_id = ? ORDER BY rid DESC LIMIT ?",
                 (session_id, limit),
             ).fetchall()
-        keys = ("ts", "message", "intent", "slots", "shown", "reply", "route")
+        keys = ("ts", "message", "intent", "slots", "shown", "reply", "route", "shopper_id")
         turns = [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
         for turn in turns:
             turn["slots"], turn["shown"] = json.loads(turn["slots"]), json.loads(turn["shown"])
@@ -124,5 +265,6 @@ class SessionStore:
     def delete_shopper(self, shopper_id: str) -> int:
         with self._lock:
             cursor = self._db.execute("DELETE FROM turns WHERE shopper_id = ?", (shopper_id,))
+            self._db.execute("DELETE FROM sessions WHERE shopper_id = ?", (shopper_id,))
             self._db.commit()
             return cursor.rowcount

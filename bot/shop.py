@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from bot.orders import OrderStore
 from bot.settings import Settings
 from retrieval.events import POSITIVE, EventStore, FeedbackEvent
 from retrieval.filters import ProductFilters
@@ -29,6 +30,7 @@ class Shop:
         self.settings = settings
         self._catalog = catalog
         self._events: EventStore | None = None
+        self._orders: OrderStore | None = None
         self._lock = threading.Lock()
         self.weight_store = WeightStore(Path(settings.data_dir) / "scorer")
         self._weights_version = 0
@@ -127,6 +129,28 @@ class Shop:
         return build_profile(interactions, products)
 
     @property
+    def orders(self) -> OrderStore:
+        """The order store (data_dir/orders.sqlite), opened on first use."""
+        with self._lock:
+            if self._orders is None:
+                self._orders = OrderStore(Path(self.settings.data_dir) / "orders.sqlite")
+            return self._orders
+
+    def ensure_demo_orders(self) -> int:
+        """Generate the demo orders when there are none, from the demo catalog's products that
+        the catalog holds (a store with its own catalog gets none); returns how many."""
+        if self.orders.count() > 0:
+            return 0
+        from retrieval.demo.catalog import generate_catalog
+
+        demo_ids = [product.id for product in generate_catalog(self.settings.demo_products)]
+        products = list(self.catalog.records.get_many(demo_ids).values())
+        added = self.orders.ensure_demo_orders(products)
+        if added:
+            log.info("demo order store ready: %s orders", added)
+        return added
+
+    @property
     def catalog(self) -> CatalogIndex:
         with self._lock:
             if self._catalog is None:
@@ -135,7 +159,8 @@ class Shop:
 
     def ensure_demo_catalog(self) -> None:
         """Ingest the demo catalog when the store is empty (or its first ingest was cut off),
-        and the policy documents when there are none yet."""
+        the policy documents when there are none yet, and the demo orders when there are
+        none."""
         catalog = self.catalog
         if catalog.policies.count() == 0:
             from retrieval.policies import load_policy_docs
@@ -143,6 +168,7 @@ class Shop:
             counts = catalog.policies.ingest(load_policy_docs(self.settings.policies_dir))
             log.info("policy sections ingested: %s", counts)
         if catalog.count() > 0 and not catalog.ingest_interrupted:
+            self.ensure_demo_orders()
             return
         from retrieval.demo.catalog import generate_catalog, write_catalog_jsonl
 
@@ -153,8 +179,11 @@ class Shop:
         )
         report = catalog.ingest(path, progress=True)
         log.info("demo catalog ready: %s products in %.1fs", report.accepted, report.seconds)
+        self.ensure_demo_orders()
 
     def close(self) -> None:
+        if self._orders is not None:
+            self._orders.close()
         if self._events is not None:
             self._events.close()
         if self._catalog is not None:
