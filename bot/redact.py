@@ -11,6 +11,7 @@ numbers, years and ISO dates are left alone. It does not find names or postal ad
 
 from __future__ import annotations
 
+import logging
 import re
 
 from bot.intent_schema import EMAIL
@@ -35,3 +36,26 @@ def _phone(match: re.Match[str]) -> str:
     if ISO_DATE.fullmatch(match.group()) or not low <= digits <= high:
         return match.group()
     return "[phone]"
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's message (arguments filled in first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_logs(*loggers: logging.Logger) -> None:
+    """Install RedactingFilter on the root logger's handlers and on these loggers, so no
+    e-mail, phone or card number from a message or URL is written to a log."""
+    redacting = RedactingFilter()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
+    for logger in loggers:
+        logger.addFilter(redacting)
+        for handler in logger.handlers:
+            handler.addFilter(redacting)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from bot.access import Access, AccessDenied
 from bot.chat_service import ChatService, ChatUnavailable
+from bot.helpdesk import chatwoot_router
 from bot.images import placeholder_svg
 from bot.settings import Settings
 from bot.shop import Shop
@@ -149,6 +150,9 @@ def create_app(
 
     chat_only = [Depends(chat_scope)]
     admin_only = [Depends(admin_scope)]
+
+    # Chatwoot cannot send bearer keys: the webhook's own `?token=` is its credential.
+    app.include_router(chatwoot_router(settings, chats.reply))
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -499,5 +503,10 @@ def _completion_chunks(
 def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     import uvicorn
 
+    from bot.redact import redact_logs
+
     log.info("shopbot on http://%s:%s (data in %s)", host, port, settings.data_dir)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+    server = uvicorn.Server(config)  # the config sets up uvicorn's loggers; then redact them
+    redact_logs(*(logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")))
+    server.run()

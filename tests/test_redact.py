@@ -40,3 +40,20 @@ def test_personal_data_is_replaced(text, expected):
 )
 def test_ordinary_shopping_text_is_unchanged(text):
     assert redact(text) == text
+
+
+def test_server_logs_are_redacted_once_installed():
+    import io
+    import logging
+
+    from bot.redact import redact_logs
+
+    logger = logging.getLogger("shopbot.test-redaction")
+    stream = io.StringIO()
+    logger.addHandler(logging.StreamHandler(stream))
+    logger.propagate = False
+    redact_logs(logger)
+
+    logger.warning("GET /v1/products/search?q=%s 200", "ann@example.com 4111 1111 1111 1111")
+
+    assert stream.getvalue().strip() == "GET /v1/products/search?q=[email] [card] 200"
