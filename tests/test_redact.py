@@ -54,6 +54,6 @@ def test_server_logs_are_redacted_once_installed():
     logger.propagate = False
     redact_logs(logger)
 
-    logger.warning("GET /v1/products/search?q=%s 200", "ann@example.com 4111 1111 1111 1111")
+    logger.warning("GET /v1/products/search?q=%s HTTP/1.1", "ann@example.com 4111 1111 1111 1111")
 
-    assert stream.getvalue().strip() == "GET /v1/products/search?q=[email] [card] 200"
+    assert stream.getvalue().strip() == "GET /v1/products/search?q=[email] [card] HTTP/1.1"
