@@ -78,6 +78,7 @@ FILLER_WORDS = {
     *("it", "its", "it's", "is", "my", "the", "a", "an", "this", "that's", "thats", "one"),
     *("order", "number", "no", "id", "email", "e-mail", "mail", "address", "with"),
     *("here", "you", "go", "sure", "yes", "ok", "okay", "sorry", "oh", "and", "of", "for"),
+    *("please", "thanks", "thank", "i", "i'm", "am", "was", "use", "used", "at", "on"),
 }
 STREET_WORDS = re.compile(
     r"\b(street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|way|blvd|boulevard|place|pl|"
@@ -277,7 +278,7 @@ def only_details(text: str) -> bool:
     if number:
         rest = rest.replace(number, " ")
     words = re.findall(r"[a-z][a-z'-]*", rest.lower())
-    return len([w for w in words if w not in FILLER_WORDS]) <= 1
+    return all(word in FILLER_WORDS for word in words)
 
 
 def looks_like_address(text: str) -> bool:
