@@ -34,6 +34,7 @@ from bot.helpdesk import chatwoot_router
 from bot.images import placeholder_svg
 from bot.settings import Settings
 from bot.shop import Shop
+from bot.widget import widget_router
 from retrieval.errors import CatalogFileError, RetrievalError
 from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
@@ -153,6 +154,7 @@ def create_app(
 
     # Chatwoot cannot send bearer keys: the webhook's own `?token=` is its credential.
     app.include_router(chatwoot_router(settings, chats.reply))
+    app.include_router(widget_router(settings))
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -242,8 +244,8 @@ def create_app(
     @app.post("/v1/chat/completions")
     def chat_completions(
         body: CompletionIn,
-        identity: Annotated[str, Depends(chat_scope)],
         x_session_id: Annotated[str | None, Header(pattern=ID_PATTERN)] = None,
+        identity: str = Depends(chat_scope),  # noqa: B008 (a local dependency)
     ):
         """OpenAI-compatible chat: any OpenAI client can talk to the bot. The bot keeps the
         conversation itself, so only the last user message is read; the session is `user`
@@ -270,16 +272,21 @@ def create_app(
         history = chats.sessions.history(session_id)
         if not history:
             raise HTTPException(status_code=404, detail=f"no session {session_id!r}")
-        owners = {turn.get("shopper_id") for turn in history} - {None}
-        if owners and shopper_id not in owners:
+        state = chats.sessions.state(session_id)
+        if state.shopper_id and shopper_id != state.shopper_id:
             raise HTTPException(status_code=403, detail="this session belongs to another shopper")
-        return {"session_id": session_id, "turns": history}
+        return {
+            "session_id": session_id,
+            "handed_off": state.handed_off,
+            "handoff_reason": state.handoff_reason,
+            "turns": history,
+        }
 
     @app.post("/v1/sessions/{session_id}/release", dependencies=admin_only)
     def release_session(session_id: str) -> dict:
         """Give a handed-over conversation back to the bot (admin key): it answers again."""
         _check_id(session_id, "session id")
-        released = chats.call(lambda a: a.release(session_id))
+        released = chats.sessions.release(session_id)
         return {"session_id": session_id, "released": bool(released)}
 
     @app.post("/v1/catalog", dependencies=admin_only)

@@ -69,6 +69,14 @@ element.addEventListener('click', (event) => {
 });
 """
 
+# Inside the widget's iframe, Escape asks the host page's widget to close the chat.
+EMBED_HEAD = """<script>
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && window.parent !== window)
+    window.parent.postMessage({type: "shopbot:close"}, "*");
+});
+</script>"""
+
 
 def render_cards(products: list[dict[str, Any]], feedback: bool = True) -> str:
     """Product cards as HTML: image, title, price, rating, stock, why, like/dislike.
@@ -242,7 +250,7 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
         return render_cards([hit.to_dict() for hit in hits], feedback=False)
 
     store = shop.settings.store_name
-    with gr.Blocks(title=store) as page:
+    with gr.Blocks(title=store, head=EMBED_HEAD) as page:
         session_id = gr.BrowserState(None, storage_key="shopbot-session")
         shown = gr.State({})
         with gr.Row(elem_id="header") as header:

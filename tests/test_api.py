@@ -89,7 +89,9 @@ def test_openai_clients_can_chat_with_and_without_streaming(open_client):
         ],
         "user": "oai-1",
     }
-    completion = open_client.post("/v1/chat/completions", json=request).json()
+    response = open_client.post("/v1/chat/completions", json=request)
+    assert response.status_code == 200, response.text
+    completion = response.json()
     assert completion["object"] == "chat.completion"
     assert completion["choices"][0]["message"]["role"] == "assistant"
     assert completion["choices"][0]["message"]["content"] == completion["shopbot"]["reply"]
