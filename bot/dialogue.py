@@ -531,9 +531,14 @@ class Assistant:
             return
         save(turn.session_id, pending=None, verified_email=order.email, current_order=order.id)
         turn.route = "order"
-        turn.fixed_reply, turn.order = self._order_action(turn, intent, order)
+        # Only a message that answers "what's the new address?" is taken as the address: the
+        # request itself ("... of order 12345678 to 9 Elm Lane, Austin") holds other words.
+        address = turn.message if pending.get("awaiting") == "address" else None
+        turn.fixed_reply, turn.order = self._order_action(turn, intent, order, address)
 
-    def _order_action(self, turn: Turn, intent: str, order: Order) -> tuple[str, Order]:
+    def _order_action(
+        self, turn: Turn, intent: str, order: Order, address: str | None
+    ) -> tuple[str, Order]:
         """Do what a verified order request asks; the reply and the order as it now is."""
         texts, orders, store = self.order_texts, self.shop.orders, self.settings.store_name
         if intent == "track_order":
@@ -545,9 +550,9 @@ class Assistant:
             key, section = order.status, texts["change_order"]
         elif intent == "change_shipping_address":
             section = texts["change_shipping_address"]
-            if order.status == "processing" and looks_like_address(turn.message):
+            if order.status == "processing" and address:
                 try:
-                    result = orders.change_address(order.id, turn.message)
+                    result = orders.change_address(order.id, address)
                 except OrderError:
                     result = None
                 if result is not None:

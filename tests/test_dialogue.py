@@ -179,6 +179,13 @@ def test_change_the_shipping_address_asks_for_it_then_changes_it(say, shop):
     changed = say("9 Elm Lane, Austin, TX 78701", "set_up_shipping_address", confidence=0.3)
     assert changed.reply == "Done: order 12345678 will ship to 9 Elm Lane, Austin, TX 78701."
     assert shop.orders.get("12345678").shipping_address == "9 Elm Lane, Austin, TX 78701"
+    asked_again = say(
+        "change the shipping address of order 12345678 to 5 Hill Road, Boulder, CO 80302",
+        "change_shipping_address",
+        {"order_id": "12345678"},
+    )
+    assert asked_again.route == "order_ask"  # the request is not taken for the address
+    assert shop.orders.get("12345678").shipping_address == "9 Elm Lane, Austin, TX 78701"
     verify(say, "s2", "23456789")
     refused = say("change the address", "change_shipping_address", session="s2")
     assert "can't be changed" in refused.reply and refused.route == "order"
