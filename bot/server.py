@@ -334,9 +334,10 @@ def create_app(
     if ui:
         import gradio as gr
 
-        from bot.ui import PAGE_CSS, build_page
+        from bot.ui import EMBED_HEAD, PAGE_CSS, build_page
 
-        app = gr.mount_gradio_app(app, build_page(shop, chats), path="/", css=PAGE_CSS)
+        page = build_page(shop, chats)
+        app = gr.mount_gradio_app(app, page, path="/", css=PAGE_CSS, head=EMBED_HEAD)
     return app
 
 

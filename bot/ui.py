@@ -102,8 +102,7 @@ def render_cards(products: list[dict[str, Any]], feedback: bool = True) -> str:
             )
         image = escape(p.get("image_url") or f"/images/{p['id']}.svg", quote=True)
         reasons = "".join(
-            f'<div class="why">{escape(str(r.get("text", r)) if isinstance(r, dict) else r)}'
-            "</div>"
+            f'<div class="why">{escape(str(r.get("text", r)) if isinstance(r, dict) else r)}</div>'
             for r in (p.get("reasons") or [])[:2]
         )
         buttons = (
@@ -143,18 +142,22 @@ def render_reply_extras(reply: dict[str, Any]) -> str:
     return render_comparison(reply.get("comparison")) + render_cards(reply.get("products") or [])
 
 
+def new_session_id() -> str:
+    return "web-" + uuid.uuid4().hex
+
+
 def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
     def start(session_id: str | None, request: gr.Request):
         """On page load: keep the browser's conversation (it survives reloads and server
         restarts) and show its turns; `?embed=1` hides the header and the Browse tab."""
         embedded = bool(request and request.query_params.get("embed"))
-        session_id = session_id or "web-" + uuid.uuid4().hex
+        session_id = session_id or new_session_id()
         history: list[dict[str, str]] = []
         turns = chats.sessions.history(session_id, limit=20)
         for turn in turns:
-            history.append({"role": "user", "content": turn["message"]})
+            history.append({"role": "user", "content": escape(turn["message"])})
             if turn.get("reply"):
-                history.append({"role": "assistant", "content": turn["reply"]})
+                history.append({"role": "assistant", "content": escape(turn["reply"])})
         return (
             session_id,
             history,
@@ -165,28 +168,30 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
     def send(message: str, history: list, session_id: str, shown: dict):
         """Stream one turn into the chat; the cards and suggestions follow the reply."""
         message = (message or "").strip()
+        session_id = session_id or new_session_id()  # a message sent before the page loaded
         if not message:
-            yield history, gr.update(), gr.update(), "", shown, gr.update()
+            yield history, gr.update(), gr.update(), "", shown, gr.update(), session_id
             return
-        history = [*history, {"role": "user", "content": message}]
+        # Messages are shown as text: markup a shopper types (or a reply quotes) never renders.
+        history = [*history, {"role": "user", "content": escape(message)}]
         history.append({"role": "assistant", "content": "…"})
-        yield history, "", gr.update(), "", shown, gr.update()
+        yield history, "", gr.update(), "", shown, gr.update(), session_id
         text, reply = "", None
         try:
             for event in chats.stream(message, session_id):
                 if event["type"] == "delta":
                     text += event["text"]
-                    history[-1] = {"role": "assistant", "content": text}
-                    yield history, "", gr.update(), "", shown, gr.update()
+                    history[-1] = {"role": "assistant", "content": escape(text)}
+                    yield history, "", gr.update(), "", shown, gr.update(), session_id
                 elif event["type"] == "reply":
                     reply = event
         except Exception as exc:
             log.exception("chat turn failed")
-            history[-1] = {"role": "assistant", "content": f"Sorry, something went wrong: {exc}"}
-            yield history, "", gr.update(), "", shown, gr.update()
+            history[-1] = {"role": "assistant", "content": escape(f"Sorry, that failed: {exc}")}
+            yield history, "", gr.update(), "", shown, gr.update(), session_id
             return
         reply = reply or {}
-        history[-1] = {"role": "assistant", "content": reply.get("reply") or text or "…"}
+        history[-1] = {"role": "assistant", "content": escape(reply.get("reply") or text or "…")}
         status = ""
         if reply.get("handoff"):
             status = "A member of our team will take over this conversation."
@@ -200,6 +205,7 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
             status,
             shown,
             gr.update(samples=follow_ups, visible=bool(follow_ups)),
+            session_id,
         )
 
     def product_feedback(session_id: str, evt: gr.EventData) -> str:
@@ -250,7 +256,7 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
         return render_cards([hit.to_dict() for hit in hits], feedback=False)
 
     store = shop.settings.store_name
-    with gr.Blocks(title=store, head=EMBED_HEAD) as page:
+    with gr.Blocks(title=store) as page:
         session_id = gr.BrowserState(None, storage_key="shopbot-session")
         shown = gr.State({})
         with gr.Row(elem_id="header") as header:
@@ -305,7 +311,7 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
                     in_stock = gr.Checkbox(label="In stock only", value=False)
                 results = gr.HTML(elem_id="results")
 
-        outputs = [chatbot, message, cards, status, shown, follow_ups]
+        outputs = [chatbot, message, cards, status, shown, follow_ups, session_id]
         page.load(start, [session_id], [session_id, chatbot, header, browse_tab])
         send_button.click(send, [message, chatbot, session_id, shown], outputs)
         message.submit(send, [message, chatbot, session_id, shown], outputs)

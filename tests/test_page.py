@@ -1,0 +1,107 @@
+"""The chat page in a real headless Chromium, with the real default model and adapter.
+
+A shopper opens `/`, asks for products, sees the reply stream in and product cards appear,
+likes a product (the like reaches the feedback store that teaches the scorer), and the
+conversation survives a reload. Markup typed into the chat is shown as text, never run.
+A screenshot is kept in tests/artifacts/ (and docs/screenshot.png with
+SHOPBOT_SAVE_SCREENSHOTS=1, for the README).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser import (
+    block_outside_requests,
+    browser_unavailable,
+    launch_chromium,
+    save_screenshot,
+    serve_app,
+)
+
+from bot.chat_service import ChatService
+from bot.server import create_app
+from bot.shop import Shop
+from retrieval.policies import load_policy_docs
+from tests.test_chat import PRODUCTS
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def site(settings, catalog, default_lm) -> Iterator[tuple[str, Shop]]:
+    catalog.ingest_products(PRODUCTS)
+    catalog.policies.ingest(load_policy_docs())
+    shop = Shop(settings, catalog=catalog)
+    app = create_app(settings, shop=shop, chats=ChatService(settings, shop, lm=default_lm))
+    with serve_app(app) as url:
+        yield url, shop
+
+
+@pytest.fixture
+def browser():
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+def send(page, text: str) -> None:
+    box = page.locator("#chat-input textarea")
+    box.fill(text)
+    page.locator("#send").click()
+
+
+def test_a_shopper_chats_sees_cards_and_likes_a_product(site, browser):
+    url, shop = site
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    block_outside_requests(page)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url + "/")
+
+    send(page, "red running shoes")
+    cards = page.locator("#cards .card")
+    cards.first.wait_for(timeout=60_000)
+    bot_messages = page.locator("#chat .bot-row, #chat [data-testid='bot']")
+    assert "Fleetfoot" in page.locator("#cards").inner_text() or cards.count() > 0
+    assert bot_messages.count() >= 1
+    first_id = cards.first.get_attribute("data-product-id")
+    cards.first.locator("button[data-kind='like']").click()
+    page.locator("#status").get_by_text("Thanks").wait_for(timeout=20_000)
+    copies = (
+        [REPO / "docs" / "screenshot.png"] if os.environ.get("SHOPBOT_SAVE_SCREENSHOTS") else []
+    )
+    save_screenshot(page, "chat-page.png", *copies)
+
+    with sqlite3.connect(Path(shop.settings.data_dir) / "events.sqlite") as db:
+        likes = db.execute("SELECT product_id FROM events WHERE type = 'like'").fetchall()
+    assert likes == [(first_id,)]
+
+    send(page, '<img src=x onerror="alert(1)"> <script>alert(2)</script> hello')
+    page.locator("#chat").get_by_text("hello", exact=False).last.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    assert page.locator("#chat img[src='x']").count() == 0
+    assert page.locator("#chat").get_by_text("<script>alert(2)</script>").count() >= 1
+
+    page.reload()
+    page.locator("#chat").get_by_text("red running shoes", exact=True).wait_for(timeout=20_000)
+
+
+def test_the_page_fits_a_phone_screen(site, browser):
+    url, _ = site
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    block_outside_requests(page)
+    page.goto(url + "/?embed=1")
+    page.locator("#chat-input textarea").wait_for(timeout=20_000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375
+    assert page.locator("#talk-to-person").is_visible()
+    save_screenshot(page, "chat-page-phone.png")
