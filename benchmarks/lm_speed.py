@@ -2,9 +2,12 @@
 for fp32 weights (naive) beside bf16 weights (the default), with the shipped adapter merged.
 
     python benchmarks/lm_speed.py                    # 100 parses, 20 replies per dtype
-    python benchmarks/lm_speed.py --dtypes bfloat16,bfloat16:nodraft   # prompt lookup off
+    python benchmarks/lm_speed.py --dtypes bfloat16,bfloat16:nodraft   # drafts off
 
-Reply generation is timed twice: decode tokens/s (the rate text streams at, after the
+Parses run as the chat does, with the catalog's slot vocabulary, so their drafts can guess
+the catalog values a message names; each reports its forward passes beside its time
+(`nodraft`: plain greedy decoding, no drafts and no shared prompt prefix). Reply
+generation is timed twice: decode tokens/s (the rate text streams at, after the
 prompt is read) and overall tokens/s (prompt reading included).
 """
 
@@ -28,7 +31,7 @@ def main() -> None:
     import torch
 
     from bot.chat_model import LocalChatModel
-    from bot.intent_parser import IntentParser
+    from bot.intent_parser import IntentParser, SlotVocabulary
     from bot.lm import load_lm
     from bot.prompts import chat_prompt
     from finetune import DEFAULT_ADAPTER
@@ -45,12 +48,17 @@ def main() -> None:
     results = {"threads": torch.get_num_threads()}
     for variant in args.dtypes.split(","):
         dtype, _, mode = variant.partition(":")
-        draft = 0 if mode == "nodraft" else 6
+        drafts = mode != "nodraft"
         lm = load_lm(data_dir=Path(".shopbot"), adapter=DEFAULT_ADAPTER, dtype=dtype)
-        parser_ = IntentParser(lm, draft_tokens=draft)
+        vocabulary = SlotVocabulary.from_products(catalog)
+        parser_ = IntentParser(lm, vocabulary, draft_tokens=12 if drafts else 0,
+                               reuse_prefix=drafts)  # fmt: skip
         parser_.parse("warm up")
-        parse_ms = [parser_.parse(t["text"], t["previous"]).elapsed_ms for t in turns]
-        model = LocalChatModel(lm=lm, max_new_tokens=64, draft_tokens=draft)
+        parse_ms, passes = [], []
+        for turn in turns:
+            parse_ms.append(parser_.parse(turn["text"], turn["previous"]).elapsed_ms)
+            passes.append(parser_.last_passes)
+        model = LocalChatModel(lm=lm, max_new_tokens=64, draft_tokens=6 if drafts else 0)
         decode, overall, tokens = [], [], []
         for row in replies:
             model.invoke(
@@ -64,6 +72,8 @@ def main() -> None:
         results[variant] = {
             "parse_ms_p50": round(statistics.median(parse_ms), 1),
             "parse_ms_p95": round(sorted(parse_ms)[int(0.95 * (len(parse_ms) - 1))], 1),
+            "parse_passes_mean": round(statistics.mean(passes), 2),
+            "parse_passes_p50": statistics.median(passes),
             "reply_decode_tokens_per_s_p50": round(statistics.median(decode), 1),
             "reply_tokens_per_s_p50": round(statistics.median(overall), 1),
             "reply_new_tokens_mean": round(statistics.mean(tokens), 1),

@@ -8,8 +8,10 @@ are grounded in records, not creative.
 
 from __future__ import annotations
 
+import copy
 import inspect
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,16 +40,50 @@ class TokenTrie:
         return root
 
 
+Drafter = Callable[[Sequence[int]], list[int]]
+"""Proposes the tokens likely to follow the ones a stream has produced so far."""
+
+
+class PromptPrefix:
+    """The KV cache of a prompt opening that many sequences share (a system prompt).
+
+    Computed by the first sequence that starts with `token_ids` (cut from its prompt's cache,
+    so no extra pass), then copied into each later one: they read only the rest of their
+    prompt. The cache of a causal LM's first n tokens depends on those tokens alone, so
+    this changes no output (in bf16, up to the rounding of a differently shaped pass).
+    """
+
+    def __init__(self, token_ids: Sequence[int]) -> None:
+        self.token_ids = list(token_ids)
+        self.cache: Any = None
+        self._lock = threading.Lock()
+
+    def fits(self, token_ids: Sequence[int]) -> bool:
+        """Whether a prompt starts with this prefix and goes on past it."""
+        n = len(self.token_ids)
+        return 0 < n < len(token_ids) and list(token_ids[:n]) == self.token_ids
+
+    def keep(self, cache: Any, length: int) -> None:
+        """Keep a copy of the prefix's part of `cache`, which holds `length` tokens."""
+        if self.cache is None:
+            snapshot = copy.deepcopy(cache)
+            snapshot.crop(len(self.token_ids) - length)  # negative: drop that many at the end
+            with self._lock:
+                if self.cache is None:
+                    self.cache = snapshot
+
+
 class Decoder:
     """Runs one sequence through the model, one step at a time, keeping its KV cache.
 
-    `stream` decodes greedily with prompt lookup: when the last two tokens also occur in the
-    text so far (the prompt included), the tokens that followed them there are proposed as a
-    draft and checked in one forward pass; the longest prefix the model agrees with is kept.
-    The output is greedy decoding's (in fp32 exactly; in bf16 up to rounding, which differs
-    a little between a one-token and a several-token pass), but slot values and facts copied
-    from the prompt cost one pass for several tokens: decoding on CPU is bound by reading the
-    weights, not by the number of positions in a pass.
+    `stream` decodes greedily with drafts: a drafter proposes the tokens it expects next
+    (by default prompt lookup: when the last two tokens also occur in the text so far, the
+    prompt included, the tokens that followed them there), they are checked in one forward
+    pass, and the longest prefix the model agrees with is kept. The output is greedy
+    decoding's (in fp32 exactly; in bf16 up to rounding, which differs a little between a
+    one-token and a several-token pass), but text copied from the prompt costs one pass for
+    several tokens: decoding on CPU is bound by reading the weights, not by the number of
+    positions in a pass.
     """
 
     def __init__(self, lm: LoadedLM, draft_tokens: int = 6) -> None:
@@ -76,6 +112,19 @@ class Decoder:
         logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
         return logprobs[-1] if keep == 1 else logprobs[-keep:]
 
+    def prefill(self, token_ids: Sequence[int], prefix: PromptPrefix | None = None) -> Any:
+        """Feed a prompt (the sequence must be empty); with a `prefix` it starts with, that
+        part's cache is copied in rather than computed (after the first time)."""
+        if prefix is None or not prefix.fits(token_ids):
+            return self.feed(token_ids)
+        if prefix.cache is None:
+            logprobs = self.feed(token_ids)
+            prefix.keep(self._cache, len(self.tokens))
+            return logprobs
+        self._cache = copy.deepcopy(prefix.cache)
+        self.tokens = list(prefix.token_ids)
+        return self.feed(token_ids[len(prefix.token_ids) :])
+
     def _forget(self, count: int) -> None:
         """Drop the last `count` tokens from the sequence and its cache."""
         if count <= 0:
@@ -83,10 +132,12 @@ class Decoder:
         self._cache.crop(-count)  # a negative length removes that many from the end
         del self.tokens[-count:]
 
-    def choose(self, trie: TokenTrie, logprobs: Any) -> tuple[str, float, Any]:
+    def choose(self, trie: TokenTrie, logprobs: Any) -> tuple[str, float, list[int]]:
         """Decode exactly one of the trie's strings, greedily; returns (string, log-prob of
-        the choices made, next log-probs). Tokens that are the only way on are not asked
-        for: they are fed together in one step with the choice before them."""
+        the choices made, its last tokens, not fed yet). Tokens that are the only way on are
+        not asked for: they are fed together in one step with the choice before them. The
+        last ones are left to the caller: `stream(lead=...)` feeds them with its first draft.
+        """
         node, total, pending = trie, 0.0, []
         while node.children:
             if len(node.children) > 1:
@@ -98,11 +149,9 @@ class Decoder:
                 token = next(iter(node.children))
             pending.append(token)
             node = node.children[token]
-        if pending:
-            logprobs = self.feed(pending)
-        return node.value or "", total, logprobs
+        return node.value or "", total, pending
 
-    def _draft(self) -> list[int]:
+    def lookup_draft(self, produced: Sequence[int] = ()) -> list[int]:
         """What followed the latest earlier occurrence of the last two tokens, if any."""
         tokens = self.tokens
         if len(tokens) < 3 or not self.draft_tokens:
@@ -114,36 +163,48 @@ class Decoder:
         return []
 
     def stream(
-        self, logprobs: Any, max_new_tokens: int, stop_ids: set[int]
+        self,
+        logprobs: Any,
+        max_new_tokens: int,
+        stop_ids: set[int],
+        drafter: Drafter | None = None,
+        lead: Sequence[int] = (),
     ) -> Iterator[tuple[int, float]]:
-        """Greedy tokens, each with its log-probability, until a stop token or the limit."""
-        produced = 0
-        while produced < max_new_tokens:
-            token = int(logprobs.argmax())
-            if token in stop_ids:
-                return
-            yield token, float(logprobs[token])
-            produced += 1
-            if produced >= max_new_tokens:
-                return
-            self.tokens.append(token)  # provisionally, so the draft can follow it
-            draft = self._draft()
-            self.tokens.pop()
+        """Greedy tokens, each with its log-probability, until a stop token or the limit.
+
+        `drafter(tokens produced so far)` proposes what follows (default: `lookup_draft`);
+        `lead` are tokens decided but not fed yet (from `choose`), not yielded again: they go
+        into the first pass with the first draft, and `logprobs` may then be None.
+        """
+        drafter = drafter or self.lookup_draft
+        produced: list[int] = []
+        pending = list(lead)
+        while len(produced) < max_new_tokens:
+            if not pending:
+                token = int(logprobs.argmax())
+                if token in stop_ids:
+                    return
+                yield token, float(logprobs[token])
+                produced.append(token)
+                if len(produced) >= max_new_tokens:
+                    return
+                pending = [token]
+            self.tokens.extend(pending)  # provisionally, so the draft can follow them
+            draft = drafter(produced)[: max_new_tokens - len(produced)]
+            del self.tokens[-len(pending) :]
             if not draft:
-                logprobs = self.feed([token])
+                logprobs, pending = self.feed(pending), []
                 continue
-            checked = self.feed([token, *draft], keep=len(draft) + 1)
+            checked = self.feed([*pending, *draft], keep=len(draft) + 1)
             accepted = 0
             for position, proposed in enumerate(draft):
                 if int(checked[position].argmax()) != proposed or proposed in stop_ids:
                     break
-                if produced >= max_new_tokens:
-                    break
                 yield proposed, float(checked[position][proposed])
-                produced += 1
+                produced.append(proposed)
                 accepted += 1
             self._forget(len(draft) - accepted)
-            logprobs = checked[accepted]
+            logprobs, pending = checked[accepted], []
 
 
 def end_of_turn_id(tokenizer: Any) -> int:
