@@ -48,8 +48,8 @@ PAGE_CSS = """
 .card .stock-in {color: #1b7f3b;}
 .card .why {font-size: 0.78rem; color: #6b4e00; margin-top: 2px;}
 .card .feedback {display: flex; gap: 6px; margin-top: 6px;}
-.card .feedback button {border: 1px solid #ccc; border-radius: 8px; background: #f7f7f7;
-  padding: 2px 10px; cursor: pointer; font-size: 0.95rem;}
+#cards .card .feedback button {border: 1px solid #ccc; border-radius: 8px; background: #f7f7f7;
+  padding: 2px 8px; cursor: pointer; font-size: 0.78rem; font-weight: 500; line-height: 1.4;}
 .card .feedback button.chosen {background: #dbe7ff; border-color: #0b5fff;}
 .comparison {border-collapse: collapse; width: 100%; font-size: 0.88rem; margin-bottom: 10px;}
 .comparison th, .comparison td {border: 1px solid #ddd; padding: 4px 8px; text-align: left;}
@@ -107,8 +107,8 @@ def render_cards(products: list[dict[str, Any]], feedback: bool = True) -> str:
         )
         buttons = (
             '<div class="feedback">'
-            '<button type="button" data-kind="like" aria-label="Like">👍</button>'
-            '<button type="button" data-kind="dislike" aria-label="Dislike">👎</button></div>'
+            '<button type="button" data-kind="like">Like</button>'
+            '<button type="button" data-kind="dislike">Not for me</button></div>'
             if feedback
             else ""
         )

@@ -164,11 +164,11 @@ def block_outside_requests(page: Any, allowed_hosts: tuple[str, ...] = ("127.0.0
     page.route("**/*", route)
 
 
-def save_screenshot(page: Any, name: str, *copies: Path) -> Path:
+def save_screenshot(page: Any, name: str, *copies: Path, full_page: bool = False) -> Path:
     """Screenshot `page` to tests/artifacts/NAME (git-ignored) and to each of `copies`."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     for copy in copies:
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, copy)
