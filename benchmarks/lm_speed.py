@@ -56,8 +56,9 @@ def main() -> None:
         parser_.parse("warm up")
         parse_ms, passes = [], []
         for turn in turns:
-            parse_ms.append(parser_.parse(turn["text"], turn["previous"]).elapsed_ms)
-            passes.append(parser_.last_passes)
+            parse = parser_.parse(turn["text"], turn["previous"])
+            parse_ms.append(parse.elapsed_ms)
+            passes.append(parse.passes)
         model = LocalChatModel(lm=lm, max_new_tokens=64, draft_tokens=6 if drafts else 0)
         decode, overall, tokens = [], [], []
         for row in replies:

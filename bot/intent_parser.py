@@ -49,6 +49,7 @@ class Parse:
     confidence: float = 1.0
     raw: str = ""
     elapsed_ms: float = 0.0
+    passes: int = 0  # forward passes of the LM it took
 
     def to_dict(self) -> dict[str, Any]:
         return {"intent": self.intent, "slots": self.slots, "confidence": self.confidence}
@@ -122,7 +123,6 @@ class IntentParser:
         self.trie = TokenTrie.build(lm.tokenizer, list(intents))
         self.stops = stop_token_ids(lm.tokenizer, "\n")
         self.prefix = PromptPrefix(self._shared_prompt_ids()) if reuse_prefix else None
-        self.last_passes = 0  # forward passes of the latest parse (benchmarks read it)
 
     def _shared_prompt_ids(self) -> list[int]:
         """The prompt tokens every parse starts with: those two unlike prompts share."""
@@ -150,11 +150,11 @@ class IntentParser:
         drafter = self.drafter(text, intent, previous)
         stream = decoder.stream(None, MAX_SLOT_TOKENS, self.stops, drafter, lead=lead)
         tokens = [token for token, _ in stream]
-        self.last_passes = decoder.passes
         raw = intent + self.lm.tokenizer.decode(tokens, skip_special_tokens=True)
         _, slots = read_parse(raw)
         slots = self.check_slots(slots, text)
-        return Parse(intent, slots, round(math.exp(logprob), 4), raw, _ms(started))
+        confidence = round(math.exp(logprob), 4)
+        return Parse(intent, slots, confidence, raw, _ms(started), decoder.passes)
 
     def drafter(self, message: str, intent: str, previous: dict[str, Any] | None) -> Any:
         """What proposes the slot text's tokens (nothing, with draft_tokens=0)."""
