@@ -4,8 +4,8 @@
     python benchmarks/load.py --sessions 5 --seconds 30 --think 2
 
 Starts the real app (uvicorn on loopback, demo catalog, default LM + shipped adapter) and
-runs `--sessions` simulated shoppers in parallel. Each one holds a scripted conversation
-through `POST /v1/chat/stream`, waits `--think` seconds (+-50%) between messages like a
+runs `--sessions` simulated shoppers in parallel, arriving over the first pause. Each one
+holds a scripted conversation through `POST /v1/chat/stream`, waits `--think` seconds (+-50%) between messages like a
 person reading the reply, and likes the first product it is shown through
 `POST /v1/feedback`. Afterwards it checks the stores: every message sent must be a stored
 turn and every feedback event a stored event. Prints turn latency and time to the first
@@ -80,16 +80,19 @@ def wait_ready(base: str, timeout: float = 900) -> None:
     raise SystemExit("the server did not start")
 
 
-def shopper(base: str, number: int, until: float, think: float, results: dict, lock) -> None:
+def shopper(
+    base: str, number: int, until: float, think: float, run: str, results: dict, lock
+) -> None:
     rng = random.Random(number)
     client = httpx.Client(base_url=base, timeout=300)
-    session = f"load-{number}-{rng.getrandbits(32):08x}"
+    session = f"load-{run}-{number}-{rng.getrandbits(32):08x}"
+    time.sleep(rng.uniform(0, think))  # shoppers arrive over the first pause, not at once
     script = CONVERSATIONS[number % len(CONVERSATIONS)]
     turn = 0
     while time.monotonic() < until:
         message = script[turn % len(script)]
         if turn and turn % len(script) == 0:
-            session = f"load-{number}-{rng.getrandbits(32):08x}"  # a new conversation
+            session = f"load-{run}-{number}-{rng.getrandbits(32):08x}"  # a new conversation
         turn += 1
         started = time.perf_counter()
         first = None
@@ -138,7 +141,7 @@ def shopper(base: str, number: int, until: float, think: float, results: dict, l
             with lock:
                 results["sent"].append(session)
                 results["errors"].append(f"{session}: {exc!r}"[:300])
-        time.sleep(think * rng.uniform(0.5, 1.5))
+        time.sleep(max(0.0, min(think * rng.uniform(0.5, 1.5), until - time.monotonic())))
     client.close()
 
 
@@ -169,10 +172,11 @@ def main() -> None:
     results: dict[str, list] = {"sent": [], "turn_ms": [], "first_ms": [], "errors": []}
     results["feedback"] = []
     lock = threading.Lock()
+    run = f"{int(time.time()):x}"
     until = time.monotonic() + args.seconds
     started = time.perf_counter()
     workers = [
-        threading.Thread(target=shopper, args=(base, n, until, args.think, results, lock))
+        threading.Thread(target=shopper, args=(base, n, until, args.think, run, results, lock))
         for n in range(args.sessions)
     ]
     for worker in workers:

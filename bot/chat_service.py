@@ -1,22 +1,27 @@
-"""The assistant behind every channel (page, widget, REST, help desk), one turn at a time.
+"""The assistant behind every channel (page, widget, REST, help desk), one LM step at a time.
 
     chats = ChatService(settings, shop)
     chats.reply("red running shoes", session_id="s1")          # the structured reply
     for event in chats.stream("cheaper", session_id="s1"):     # {"type": "delta", "text": ..}
         ...                                                     # ... then {"type": "reply", ..}
 
-Two CPU cores run one LM pass at a time anyway, so turns go through one worker thread, in
-the order they arrive: no two turns fight over the cores, and the LM's caches are never
-shared between threads. A turn runs to the end and is logged even when the client that
-asked for it disconnects, so no message is lost.
+Two CPU cores run one LM pass at a time anyway, so all turns run on one worker thread: no
+two turns fight over the cores, and the LM's caches are never shared between threads. The
+worker interleaves turns a step at a time (a step is the parse, or one checked sentence of
+a reply): a new message is parsed and its first sentence written before the turns already
+streaming get their next sentence, so a shopper sees text start soon even when others are
+mid-reply. A turn runs to the end and is logged even when its client disconnects, so no
+message is lost.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,17 @@ class ChatUnavailable(RuntimeError):
     """The assistant could not be opened (e.g. the LM is missing); the message says why."""
 
 
+@dataclass
+class _Job:
+    steps: Generator[Event]  # each next() is one step on the worker; its events go out
+    out: queue.Queue = field(default_factory=queue.Queue)
+    streaming: bool = False  # has yielded reply text: now served in turn with the others
+
+
+_END = object()
+FINAL_EVENTS = ("reply", "result")
+
+
 class ChatService:
     def __init__(self, settings: Settings, shop: Shop, lm: Any = None) -> None:
         self.settings = settings
@@ -40,25 +56,75 @@ class ChatService:
         self._lm = lm
         self._assistant: Any = None
         self._sessions: SessionStore | None = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-turn")
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-    def open(self) -> Any:
-        """Load the LM and open the assistant (on the worker thread; once)."""
-        return self._worker.submit(self._open).result()
+    # -- the worker ------------------------------------------------------------------------
 
-    def warm_up(self) -> None:
-        """Start loading the LM now, in the background, so the first shopper does not wait;
-        a load failure is logged here and reported to the first chat request."""
+    def _submit(self, steps: Generator[Event]) -> queue.Queue:
+        job = _Job(steps)
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="shopbot-turns")
+                self._worker.daemon = True
+                self._worker.start()
+            self._jobs.put(job)
+        return job.out
 
-        def load() -> None:
+    def _work(self) -> None:
+        waiting: deque[_Job] = deque()  # no reply text yet: served first, oldest first
+        streaming: deque[_Job] = deque()  # writing their replies: one step each in turn
+        stopping = False
+        while True:
+            block = not waiting and not streaming
+            if block and stopping:
+                return
+            while True:
+                try:
+                    job = self._jobs.get(block=block)
+                except queue.Empty:
+                    break
+                if job is None:  # close(): finish the turns in hand, then stop
+                    stopping = True
+                    break
+                waiting.append(job)
+                block = False
+            if not waiting and not streaming:
+                continue
+            line = waiting if waiting else streaming
+            job = line.popleft()
             try:
-                self._open()
-            except Exception as exc:  # the first turn raises it again, with its message
-                log.warning("the assistant could not be opened: %s", exc)
+                event = next(job.steps)
+            except StopIteration:
+                job.out.put(_END)
+                continue
+            except BaseException as exc:  # handed to the caller, raised there
+                job.out.put(exc)
+                continue
+            job.out.put(event)
+            kind = event.get("type")
+            if kind in FINAL_EVENTS:  # done: no need to wait for its generator to return
+                job.steps.close()
+                job.out.put(_END)
+                continue
+            job.streaming = job.streaming or kind == "delta"
+            (streaming if job.streaming else waiting).append(job)
+            if line is waiting and not job.streaming:
+                waiting.rotate(1)  # keep its place at the front until it streams
 
-        self._worker.submit(load)
+    @staticmethod
+    def _results(out: queue.Queue) -> Iterator[Any]:
+        while True:
+            item = out.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
-    def _open(self) -> Any:
+    def _assistant_now(self) -> Any:
+        """The assistant, opened on first use (on the worker thread)."""
         if self._assistant is None:
             from bot.dialogue import Assistant
             from bot.lm import LanguageModelError
@@ -69,53 +135,72 @@ class ChatService:
                 raise ChatUnavailable(str(exc)) from exc
         return self._assistant
 
-    @property
-    def sessions(self) -> SessionStore:
-        """The conversations' store, for reading and deleting without loading the LM."""
-        if self._sessions is None:
-            self._sessions = SessionStore(Path(self.settings.data_dir) / "sessions.sqlite")
-        return self._sessions
-
-    def close(self) -> None:
-        self._worker.shutdown(wait=True)
-        if self._assistant is not None:
-            self._assistant.close()
-        if self._sessions is not None:
-            self._sessions.close()
+    # -- what channels call ----------------------------------------------------------------
 
     def call(self, job: Callable[[Any], Any]) -> Any:
-        """Run `job(assistant)` on the worker thread and return its result."""
-        return self._worker.submit(lambda: job(self._open())).result()
+        """Run `job(assistant)` on the worker, as one step, and return its result."""
 
-    def reply(self, message: Any, session_id: str, shopper_id: str | None = None) -> dict:
-        """One whole turn; the structured reply."""
-        return self.call(lambda a: a.respond(message, session_id, shopper_id).to_dict())
+        def steps() -> Generator[Event]:
+            yield {"type": "result", "value": job(self._assistant_now())}
+
+        return next(self._results(self._submit(steps())))["value"]
+
+    def open(self) -> Any:
+        """Load the LM and open the assistant (once)."""
+        return self.call(lambda assistant: assistant)
+
+    def warm_up(self) -> None:
+        """Start loading the LM now, in the background, so the first shopper does not wait;
+        a load failure is logged here and reported to the first chat request."""
+
+        def steps() -> Generator[Event]:
+            try:
+                self._assistant_now()
+            except Exception as exc:  # the first turn raises it again, with its message
+                log.warning("the assistant could not be opened: %s", exc)
+            yield {"type": "result", "value": None}
+
+        self._submit(steps())
 
     def stream(
         self, message: Any, session_id: str, shopper_id: str | None = None
     ) -> Iterator[Event]:
-        """A turn's events as they happen: `delta` pieces of text, then the `reply`.
+        """A turn's events as they happen: `start` (once parsed and routed), `delta` pieces
+        of reply text, then `reply` (the structured reply). A failure inside the turn is
+        raised from this iterator."""
 
-        A failure inside the turn comes out as the exception, raised from this iterator.
-        """
-        events: queue.Queue[Event | BaseException] = queue.Queue()
-
-        def run(assistant: Any) -> None:
-            turn = assistant.start_turn(message, session_id, shopper_id)
-            events.put({"type": "start", "route": turn.route, "intent": turn.parse.intent})
+        def steps() -> Generator[Event]:
+            turn = self._assistant_now().start_turn(message, session_id, shopper_id)
+            yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
             for piece in turn.stream():
-                events.put({"type": "delta", "text": piece})
-            events.put({"type": "reply", **turn.to_dict()})
+                yield {"type": "delta", "text": piece}
+            yield {"type": "reply", **turn.to_dict()}
 
-        future: Future = self._worker.submit(lambda: run(self._open()))
-        future.add_done_callback(lambda done: events.put(done.exception() or _END))
-        while True:
-            event = events.get()
-            if event is _END:
-                return
-            if isinstance(event, BaseException):
-                raise event
-            yield event
+        return self._results(self._submit(steps()))
 
+    def reply(self, message: Any, session_id: str, shopper_id: str | None = None) -> dict:
+        """One whole turn; the structured reply."""
+        final: dict = {}
+        for event in self.stream(message, session_id, shopper_id):
+            if event["type"] == "reply":
+                final = {key: value for key, value in event.items() if key != "type"}
+        return final
 
-_END: Event = {"type": "end"}
+    @property
+    def sessions(self) -> SessionStore:
+        """The conversations' store, for reading and deleting without loading the LM."""
+        with self._lock:
+            if self._sessions is None:
+                self._sessions = SessionStore(Path(self.settings.data_dir) / "sessions.sqlite")
+            return self._sessions
+
+    def close(self) -> None:
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._jobs.put(None)
+            worker.join(timeout=120)
+        if self._assistant is not None:
+            self._assistant.close()
+        if self._sessions is not None:
+            self._sessions.close()

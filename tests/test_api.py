@@ -207,3 +207,28 @@ def test_the_widget_origin_may_call_the_api_when_allowed(settings, embedder, tin
 
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_concurrent_conversations_are_all_answered_and_kept(settings, embedder, tiny_lm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    catalog = CatalogIndex.open(settings, embedder=embedder)
+    catalog.ingest_products(PRODUCTS)
+    shop = Shop(settings, catalog=catalog)
+    chats = ChatService(settings, shop, lm=tiny_lm)
+    messages = ["red shoes", "a kettle", "hello", "where is my order?"] * 3
+
+    def converse(number: int) -> list[dict]:
+        session = f"c{number}"
+        return [chats.reply(m, session) for m in (messages[number], "cheaper ones")]
+
+    with ThreadPoolExecutor(max_workers=len(messages)) as pool:
+        results = list(pool.map(converse, range(len(messages))))
+    try:
+        for number, replies in enumerate(results):
+            assert all(reply["session_id"] == f"c{number}" for reply in replies)
+            turns = chats.sessions.history(f"c{number}")
+            assert [t["message"] for t in turns] == [messages[number], "cheaper ones"]
+    finally:
+        chats.close()
+        shop.close()
