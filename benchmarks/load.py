@@ -7,10 +7,10 @@ Starts the real app (uvicorn on loopback, demo catalog, default LM + shipped ada
 runs `--sessions` simulated shoppers in parallel, arriving over the first pause. Each one
 holds a scripted conversation through `POST /v1/chat/stream`, waits `--think` seconds
 (+-50%) between messages like a person reading the reply, and likes the first product it
-is shown through `POST /v1/feedback`. Afterwards it checks the stores: every message sent must be a stored
-turn and every feedback event a stored event. Prints turn latency and time to the first
-streamed token (p50/p95), throughput, errors and losses as JSON, and writes it to
-benchmarks/out/load.json.
+is shown through `POST /v1/feedback`. Afterwards it checks the stores: every message sent
+must be a stored turn and every feedback event a stored event. Prints turn latency and time
+to the first streamed token (p50/p95), throughput, errors and losses as JSON, and writes it
+to benchmarks/out/load.json.
 """
 
 from __future__ import annotations
