@@ -27,6 +27,7 @@ belongs to the first shopper id that uses it; another shopper's turn raises Sess
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import string
@@ -100,6 +101,21 @@ SORT_KEYS = {
 
 class SessionForbidden(ShopbotError):
     """A turn named a shopper other than the one the session belongs to (REST: 403)."""
+
+
+def catalog_match(shop: Shop, text: str) -> float:
+    """How close the message is to its nearest product (cosine of the dense recall)."""
+    hits = shop.catalog.search(text, k=1, system="dense")
+    return (hits[0].dense_score or 0.0) if hits else 0.0
+
+
+def searched_anyway(parse: Parse, match: float, settings: Settings) -> bool:
+    """Whether a message the parser calls out of scope, or is unsure of, is a product search
+    after all: its nearest product is at least `settings.shopping_match` similar."""
+    unsure = parse.confidence < settings.parse_confidence
+    if parse.intent in SHOPPING_INTENTS or parse.intent in HANDOFF_INTENTS:
+        return False
+    return (parse.intent == "out_of_scope" or unsure) and match >= settings.shopping_match
 
 
 @dataclass
@@ -429,6 +445,13 @@ class Assistant:
         turn.timings["route_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return turn
 
+    def _matches_catalog(self, turn: Turn) -> bool:
+        if turn.parse.intent in SHOPPING_INTENTS or turn.parse.intent in HANDOFF_INTENTS:
+            return False
+        match = catalog_match(self.shop, turn.message)
+        turn.timings["catalog_match"] = round(match, 3)
+        return searched_anyway(turn.parse, match, self.settings)
+
     def _context(self, session: SessionState) -> dict[str, Any] | None:
         """The conversation so far as the parser sees it: the order request under way, if
         the last turn was about an order, else the product search."""
@@ -452,6 +475,13 @@ class Assistant:
             turn.handoff_reason = "angry"
         elif order_intent is not None:
             self._order_turn(turn, session, order_intent)
+        elif (intent == "out_of_scope" or not confident) and self._matches_catalog(turn):
+            # "something to keep me dry on my bike commute": the parser, trained on named
+            # products, misses requests phrased as a need; the catalog recognises them.
+            turn.parse = dataclasses.replace(
+                turn.parse, intent="search_products", slots={"query": text}
+            )
+            self._search(turn, {})
         elif not confident and intent not in SHOPPING_INTENTS:
             turn.route, turn.fixed_reply = "clarify", self.texts["clarify"]
         elif intent == "search_products" or (not confident and intent in SHOPPING_INTENTS):

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     parse_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this intent confidence the bot asks to clarify."
     )
+    shopping_match: float = Field(
+        0.4,
+        ge=0,
+        le=1.01,
+        description="A message the parser calls out of scope (or is unsure of) is searched "
+        "anyway when its best catalog match is at least this similar (cosine, default "
+        "embedder): need-phrased requests like 'something to keep me dry on my bike "
+        "commute'. Measured by benchmarks/shopping_match.py; above 1 turns it off.",
+    )
     reply_max_tokens: int = Field(96, ge=8, le=1024, description="Longest generated reply.")
 
     @field_validator("chroma_url")

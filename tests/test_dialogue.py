@@ -351,3 +351,14 @@ def test_an_order_support_conversation_with_the_shipped_adapter(settings, shop, 
         assert fifth.route == "thanks" and not fifth.handoff
     finally:
         real.close()
+
+
+def test_a_request_the_parser_misses_is_searched_when_it_matches_the_catalog(say):
+    missed = say("fleetfoot running shoe in red", "out_of_scope", confidence=0.99, session="m1")
+    assert missed.route == "search" and missed.parse.intent == "search_products"
+    assert missed.products and missed.timings["catalog_match"] >= 0.4
+    unrelated = say("what is the weather in paris tomorrow", "out_of_scope", session="m2")
+    assert unrelated.route == "out_of_scope" and not unrelated.products
+    assert unrelated.timings["catalog_match"] < 0.4
+    greeting = say("fleetfoot running shoe in red", "greeting", confidence=0.99, session="m3")
+    assert greeting.route == "greeting"  # a confident in-scope intent is left alone
