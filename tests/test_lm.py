@@ -263,3 +263,23 @@ def test_real_parses_are_the_same_with_fewer_passes(default_lm):
         fast_passes.append(got.passes)
     assert sum(plain_passes) / len(turns) > 10
     assert sum(fast_passes) / len(turns) < 5
+
+
+def test_int8_decoding_weights_give_the_bf16_model_s_predictions(tiny_lm_dir):
+    import torch
+
+    from bot.int8_decode import HybridLinear
+
+    bf16 = load_lm(str(tiny_lm_dir), dtype="bfloat16", device="cpu")
+    int8 = load_lm(str(tiny_lm_dir), dtype="int8", device="cpu")
+    assert int8.dtype == "int8"
+    assert any(isinstance(m, HybridLinear) for m in int8.model.modules())
+    ids = torch.tensor([bf16.tokenizer.encode("red running shoes under $80")])
+    with torch.inference_mode():
+        prompt = (bf16.model(input_ids=ids).logits, int8.model(input_ids=ids).logits)
+        step = (bf16.model(input_ids=ids[:, :1]).logits, int8.model(input_ids=ids[:, :1]).logits)
+    assert torch.equal(prompt[0], prompt[1])  # several tokens: the same bf16 weights
+    exact, quantised = step[0].float().flatten(), step[1].float().flatten()
+    assert torch.corrcoef(torch.stack([exact, quantised]))[0, 1] > 0.99  # one token: int8
+    reply = LocalChatModel(lm=int8, max_new_tokens=12).invoke("hello")
+    assert isinstance(reply.content, str)
