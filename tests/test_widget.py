@@ -8,7 +8,6 @@ screenshot of the open widget is also copied to docs/widget.png for the README.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import urllib.error
@@ -30,20 +29,12 @@ from conftest import HashEmbedder
 from bot.server import create_app
 from bot.settings import load_settings
 from bot.shop import Shop
-from bot.widget import DOCS_WIDGET_SRC, render_demo_page, widget_router
+from bot.widget import DOCS_WIDGET_SRC, render_demo_page
 from retrieval.embeddings import EmbeddingCache
 from retrieval.index import CatalogIndex
 
 REPO = Path(__file__).resolve().parents[1]
 BLUE = "rgb(11, 95, 255)"  # the demo page's data-color, #0b5fff
-
-
-def mount_widget(app, settings):
-    """Put the widget's routes ahead of the Gradio mount at `/`, which would swallow them.
-    A no-op once create_app includes the widget router itself."""
-    if not any(getattr(route, "path", None) == "/widget.js" for route in app.router.routes):
-        app.router.routes[0:0] = widget_router(settings).routes
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +51,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             )
         embedder = HashEmbedder(cache=EmbeddingCache(folder / "embeddings.sqlite"))
         shop = Shop(settings, CatalogIndex.open(settings, embedder=embedder))
-        options = {"shop": shop, "ui": True}
-        if "preload_lm" in inspect.signature(create_app).parameters:
-            options["preload_lm"] = False  # the widget never needs the language model
-        app = mount_widget(create_app(settings, **options), settings)
+        # the widget never needs the language model
+        app = create_app(settings, shop=shop, ui=True, preload_lm=False)
         with serve_app_in_thread(app) as url:
             yield url
 
