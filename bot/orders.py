@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ShopbotError
+from bot.sqlite_file import open_database
 
 STATUSES = ("processing", "shipped", "delivered", "cancelled")
 REFUND_STATUSES = ("none", "requested", "refunded")
@@ -149,13 +149,8 @@ class OrderStore:
     """Orders in one SQLite file; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db = open_database(path, SCHEMA)
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-            self._db.commit()
 
     def close(self) -> None:
         with self._lock:

@@ -15,12 +15,13 @@ it owns.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bot.sqlite_file import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -78,13 +79,8 @@ class SessionState:
 
 class SessionStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db = open_database(path, SCHEMA)
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-            self._db.commit()
 
     def close(self) -> None:
         with self._lock:

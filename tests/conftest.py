@@ -154,3 +154,13 @@ def default_lm(tmp_path_factory: pytest.TempPathFactory):
     from finetune import DEFAULT_ADAPTER
 
     return load_lm(data_dir=tmp_path_factory.mktemp("lm-cache"), adapter=DEFAULT_ADAPTER)
+
+
+@pytest.fixture
+def assistant(settings, shop, tiny_lm):
+    """The chat assistant on the tiny LM, over the test module's own `shop` fixture."""
+    from bot.dialogue import Assistant
+
+    opened = Assistant.open(settings, shop, lm=tiny_lm)
+    yield opened
+    opened.close()

@@ -57,13 +57,6 @@ def shop(settings, catalog):
     shop.close()
 
 
-@pytest.fixture
-def assistant(settings, shop, tiny_lm):
-    opened = Assistant.open(settings, shop, lm=tiny_lm)
-    yield opened
-    opened.close()
-
-
 @pytest.mark.parametrize("message", BAD_INPUTS)
 def test_bad_input_gets_a_bounded_grounded_reply(assistant, message):
     turn = assistant.respond(message, session_id="s1")

@@ -73,13 +73,6 @@ def shop(settings, catalog):
 
 
 @pytest.fixture
-def assistant(settings, shop, tiny_lm):
-    opened = Assistant.open(settings, shop, lm=tiny_lm)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def say(assistant, monkeypatch):
     """Send a message as if the parser read it as `intent` with `slots`."""
     seen = []

@@ -100,13 +100,6 @@ def shop(settings, catalog):
     shop.close()
 
 
-@pytest.fixture
-def assistant(settings, shop, tiny_lm):
-    opened = Assistant.open(settings, shop, lm=tiny_lm)
-    yield opened
-    opened.close()
-
-
 class Answers:
     """`answer` backed by the real assistant; remembers each call and reply."""
 
