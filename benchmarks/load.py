@@ -3,32 +3,32 @@
     python benchmarks/load.py                       # 20 shoppers for 120 s
     python benchmarks/load.py --sessions 5 --seconds 30 --think 2
 
-Starts the real app (uvicorn on loopback, demo catalog, default LM + shipped adapter) and
-runs `--sessions` simulated shoppers in parallel, arriving over the first pause. Each one
-holds a scripted conversation through `POST /v1/chat/stream`, waits `--think` seconds
-(+-50%) between messages like a person reading the reply, and likes the first product it
-is shown through `POST /v1/feedback`. Afterwards it checks the stores: every message sent
-must be a stored turn and every feedback event a stored event. Prints turn latency and time
-to the first streamed token (p50/p95), throughput, errors and losses as JSON, and writes it
-to benchmarks/out/load.json.
+Starts the real app (`shopbot serve` on loopback in its own process: demo catalog, default
+LM + shipped adapter) and runs `--sessions` simulated shoppers in parallel, arriving over
+the first pause. Each one holds a scripted conversation through `POST /v1/chat/stream`,
+waits `--think` seconds (+-50%) between messages like a person reading the reply, and likes
+the first product it is shown through `POST /v1/feedback`. Afterwards it checks the stores:
+every message sent must be a stored turn and every feedback event a stored event. Prints
+turn latency and time to the first streamed token (p50/p95), throughput, errors and losses
+as JSON, and writes it to benchmarks/out/load.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CONVERSATIONS = [
     ["hi", "I need running shoes", "cheaper ones?", "in red", "tell me about the second one"],
@@ -52,18 +52,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int):
-    import uvicorn
-
-    from bot.server import create_app
-    from bot.settings import load_settings
-
-    settings = load_settings(data_dir=data_dir, rate_limit_per_minute=10_000)
-    app = create_app(settings, ui=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    return server, thread, app
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    """`shopbot serve` in its own process, as in production: the simulated shoppers' HTTP
+    clients do not share its interpreter."""
+    env = {
+        **os.environ,
+        "SHOPBOT_DATA_DIR": str(data_dir),
+        "SHOPBOT_RATE_LIMIT_PER_MINUTE": "10000",
+    }
+    shopbot = Path(sys.executable).with_name("shopbot")
+    log = open(data_dir.parent / f"{data_dir.name}-server.log", "w")  # noqa: SIM115
+    return subprocess.Popen(
+        [str(shopbot), "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
 
 
 def wait_ready(base: str, timeout: float = 900) -> None:
@@ -167,8 +168,13 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server, thread, _ = start_server(args.data_dir, port)
-    wait_ready(base)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    server = start_server(args.data_dir, port)
+    try:
+        wait_ready(base)
+    except BaseException:
+        server.terminate()
+        raise
     results: dict[str, list] = {"sent": [], "turn_ms": [], "first_ms": [], "errors": []}
     results["feedback"] = []
     lock = threading.Lock()
@@ -184,8 +190,8 @@ def main() -> None:
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - started
-    server.should_exit = True
-    thread.join(timeout=30)
+    server.terminate()
+    server.wait(timeout=60)
 
     sessions = set(results["sent"])
     stored_turns, stored_feedback = stored_counts(args.data_dir, sessions, set(results["feedback"]))
