@@ -109,14 +109,14 @@ def create_app(
     )
     app.state.shop = shop
     app.state.chats = chats
-    if settings.cors_origins:
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:  # added last, so outermost: even a 413 carries CORS headers
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(RetrievalError)
     async def retrieval_error(request, exc: RetrievalError) -> JSONResponse:
