@@ -164,3 +164,16 @@ def assistant(settings, shop, tiny_lm):
     opened = Assistant.open(settings, shop, lm=tiny_lm)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (Debian's, through playwright) for the browser tests; they skip
+    with the reason when it is missing (CI installs it)."""
+    from browser import browser_unavailable, launch_chromium
+
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    with launch_chromium() as chromium:
+        yield chromium

@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 from browser import (
     block_outside_requests,
-    browser_unavailable,
-    launch_chromium,
     save_screenshot,
     serve_app,
 )
@@ -45,15 +43,6 @@ def site(settings, catalog, default_lm) -> Iterator[tuple[str, Shop]]:
     app = create_app(settings, shop=shop, chats=ChatService(settings, shop, lm=default_lm))
     with serve_app(app) as url:
         yield url, shop
-
-
-@pytest.fixture
-def browser():
-    reason = browser_unavailable()
-    if reason:
-        pytest.skip(f"browser test skipped: {reason}")
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def send(page, text: str) -> None:

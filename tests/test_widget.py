@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 from browser import (
     block_outside_requests,
-    browser_unavailable,
-    launch_chromium,
     save_screenshot,
     serve_pages,
 )
@@ -55,15 +53,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         app = create_app(settings, shop=shop, ui=True, preload_lm=False)
         with serve_app_in_thread(app) as url:
             yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = browser_unavailable()
-    if reason:
-        pytest.skip(f"browser test skipped: {reason}")
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="session")
