@@ -3,8 +3,14 @@
 Each simulated shopper has hidden tastes: a few product types they shop for, brands they love
 or avoid, and a price level. Each product has a hidden appeal that its catalog fields only
 partly reveal. A session: a shopper asks for one of their product types, the policy ranks the
-in-stock candidates, the shopper looks down the top 10 (less attentively further down) and
-clicks with a probability set by their hidden tastes.
+in-stock candidates and shows the first 5, and the shopper looks down them (less attentively
+further down) and clicks with a probability set by their hidden tastes. Like the product's
+UI, the simulated shopper gives more than clicks (`reactions`): after a click they may press
+Like and may buy, the likelier the more they like the product; a card they looked at and
+passed over they may dismiss with "Not for me", the likelier the less they like it. Each
+product shown is logged as an impression, as the server logs them. The learning policies
+learn from all of it as the product does: the shopper's profile takes every event, and each
+click, like, purchase or dismissal nudges the weights as the server's online step does.
 
 Policies compared on the same sessions:
 
@@ -38,6 +44,14 @@ PRIOR_MEAN = 0.05
 PRIOR_STRENGTH = 10.0
 ONLINE_WEIGHTS = True
 BASE_LOGIT = -2.4  # an average product for an average shopper: ~8% click probability
+# After a click on an average product: Like 1 time in 20, buy 1 time in 30; on one the shopper
+# likes 2 log-odds more (a loved brand at their price, of good appeal): 1 in 4 and 1 in 6.
+LIKE_LOGIT = -3.0
+PURCHASE_LOGIT = -3.5
+# An average product looked at and passed over is dismissed 1 time in 30 (1 in 9 for a brand
+# the shopper avoids): "Not for me" is a button few press.
+DISMISS_SHARE = 0.3
+DISMISS_LOGIT = -2.0
 
 
 @dataclass
@@ -62,6 +76,26 @@ class PolicyRun:
             "regret": round(self.regret, 2),
             "ndcg@10": round(float(np.mean(self.ndcg)) if self.ndcg else 0.0, 4),
         }
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def reactions(taste: float, examined: bool, clicked: bool, rng: np.random.Generator) -> list[str]:
+    """What a shopper does with a product card beyond the impression, given their `taste`
+    for it (see `ShopperSimulator.taste`): after a click they may press Like and may buy,
+    the likelier the more they like it; a card they looked at and passed over they may
+    dismiss with "Not for me", the likelier the less they like it."""
+    if clicked:
+        return [
+            "click",
+            *(["like"] if rng.random() < _sigmoid(taste + LIKE_LOGIT) else []),
+            *(["purchase"] if rng.random() < _sigmoid(taste + PURCHASE_LOGIT) else []),
+        ]
+    if examined and rng.random() < DISMISS_SHARE * _sigmoid(-taste + DISMISS_LOGIT):
+        return ["dislike"]
+    return []
 
 
 def examination(position: int) -> float:
@@ -133,14 +167,19 @@ class ShopperSimulator:
             price_level=float(np.exp(self.rng.normal(0, 0.35))),
         )
 
-    def click_probability(self, shopper: SimShopper, product: Product, wanted: str) -> float:
+    def taste(self, shopper: SimShopper, product: Product, wanted: str) -> float:
+        """How much this shopper likes `product` when looking for `wanted`: log-odds above an
+        average product for an average shopper (0)."""
         kind = product.attributes.get("type", product.category or "other")
-        logit = BASE_LOGIT + self.appeal[product.id] + shopper.brands.get(product.brand or "", 0)
+        taste = self.appeal[product.id] + shopper.brands.get(product.brand or "", 0)
         target = self.median_price.get(kind, product.price) * shopper.price_level
-        logit -= 1.2 * abs(math.log(max(product.price, 0.01) / max(target, 0.01)))
+        taste -= 1.2 * abs(math.log(max(product.price, 0.01) / max(target, 0.01)))
         if kind != wanted:
-            logit -= 2.0
-        return 1.0 / (1.0 + math.exp(-logit))
+            taste -= 2.0
+        return taste
+
+    def click_probability(self, shopper: SimShopper, product: Product, wanted: str) -> float:
+        return _sigmoid(BASE_LOGIT + self.taste(shopper, product, wanted))
 
     def candidates(self, wanted: str, progress: float = 1.0) -> list[Candidate]:
         """The recall for a request: the wanted type, plus a few neighbours from its category,
@@ -213,14 +252,22 @@ class ShopperSimulator:
             run.ndcg.append(ndcg([truth[pid] for pid in ranking], list(truth.values())))
             features = {r.product.id: r.features for r in ranked[: self.slots]}
             for position, pid in enumerate(shown):
-                clicked = rng.random() < examination(position) * truth[pid]
+                examined = rng.random() < examination(position)
+                clicked = examined and rng.random() < truth[pid]
                 run.impressions += 1
                 run.clicks += int(clicked)
-                if learning:  # a click counts against the chance the shopper looked there
-                    scorer.posteriors.update(pid, examination(position), float(clicked))
-                    history[shopper.id].append((pid, "click" if clicked else "impression", step))
-                    if clicked and ONLINE_WEIGHTS:  # as the server does on each click
-                        others = [f for other, f in features.items() if other != pid]
+                if not learning:
+                    continue
+                # a click counts against the chance the shopper looked there
+                scorer.posteriors.update(pid, examination(position), float(clicked))
+                taste = self.taste(shopper, self.by_id[pid], wanted)
+                others = [f for other, f in features.items() if other != pid]
+                for kind in ["impression", *reactions(taste, examined, clicked, rng)]:
+                    history[shopper.id].append((pid, kind, step))
+                    if kind == "dislike" and ONLINE_WEIGHTS:  # as the server does
+                        for other in others:
+                            scorer.weights = pairwise_step(scorer.weights, other, [features[pid]])
+                    elif kind != "impression" and ONLINE_WEIGHTS:
                         scorer.weights = pairwise_step(scorer.weights, features[pid], others)
             if step % 50 == 49 or step == len(plan) - 1:
                 run.regret_curve.append(round(run.regret, 3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -12,6 +13,7 @@ from retrieval.catalog import Product
 from retrieval.events import EventStore, FeedbackEvent
 from retrieval.profile import build_profile
 from retrieval.ranking import Candidate, ProductPosteriors, RankRequest, Scorer
+from retrieval.simulator import reactions
 
 
 def product(pid: str, **fields) -> Product:
@@ -218,3 +220,16 @@ def test_a_catalog_imported_at_once_has_no_new_arrivals():
     ranked = Scorer(seed=0).rank(items, explore=False, now=200.0)
 
     assert all(r.reasons == [] for r in ranked)
+
+
+def test_simulated_shoppers_like_buy_and_dismiss_by_their_taste():
+    rng = np.random.default_rng(0)
+
+    def share(kind: str, taste: float, examined: bool, clicked: bool) -> float:
+        return np.mean([kind in reactions(taste, examined, clicked, rng) for _ in range(4000)])
+
+    assert share("like", 2.0, True, True) > 3 * share("like", 0.0, True, True) > 0
+    assert share("purchase", 2.0, True, True) > 3 * share("purchase", 0.0, True, True) > 0
+    assert share("dislike", -1.5, True, False) > 2 * share("dislike", 0.0, True, False) > 0
+    assert share("like", 2.0, True, False) == share("dislike", -3.0, False, False) == 0
+    assert reactions(0.0, True, True, rng)[0] == "click"
