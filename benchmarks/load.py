@@ -11,6 +11,10 @@ the first product it is shown through `POST /v1/feedback`. Afterwards it checks 
 every message sent must be a stored turn and every feedback event a stored event. Prints
 turn latency and time to the first streamed token (p50/p95), throughput, errors and losses
 as JSON, and writes it to benchmarks/out/load.json.
+
+A search reply opens with a lead sentence written from the results, before the LM has read
+its prompt; `first_lm_text_ms` is the time to the first text the LM wrote (the second piece
+of a search reply, the first of any other reply the LM writes), over the turns it wrote.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def shopper(
             session = f"load-{run}-{number}-{rng.getrandbits(32):08x}"  # a new conversation
         turn += 1
         started = time.perf_counter()
-        first = None
+        deltas: list[float] = []
         reply = None
         try:
             with client.stream(
@@ -107,8 +111,8 @@ def shopper(
                 for line in response.iter_lines():
                     if line.startswith("event: "):
                         event = line[7:]
-                        if event == "delta" and first is None:
-                            first = time.perf_counter() - started
+                        if event == "delta":
+                            deltas.append(time.perf_counter() - started)
                     elif line.startswith("data: ") and event == "reply":
                         reply = json.loads(line[6:])
                     elif line.startswith("data: ") and event == "error":
@@ -117,10 +121,14 @@ def shopper(
             with lock:
                 results["sent"].append(session)
                 results["turn_ms"].append(total * 1000)
-                if first is not None:
-                    results["first_ms"].append(first * 1000)
+                if deltas:
+                    results["first_ms"].append(deltas[0] * 1000)
                 if reply is None:
                     results["errors"].append(f"{session}: no reply event")
+                elif "prompt_tokens" in reply["timings_ms"]:  # the LM wrote (some of) it
+                    led = reply["route"] == "search" and bool(reply["products"])
+                    if len(deltas) > led:
+                        results["first_lm_ms"].append(deltas[int(led)] * 1000)
             if reply and reply.get("products"):
                 event_id = f"{session}-{turn}"
                 feedback = client.post(
@@ -176,6 +184,7 @@ def main() -> None:
         server.terminate()
         raise
     results: dict[str, list] = {"sent": [], "turn_ms": [], "first_ms": [], "errors": []}
+    results["first_lm_ms"] = []
     results["feedback"] = []
     lock = threading.Lock()
     run = f"{int(time.time()):x}"
@@ -207,6 +216,8 @@ def main() -> None:
         "turn_ms_p95": percentile(results["turn_ms"], 0.95),
         "first_token_ms_p50": percentile(results["first_ms"], 0.5),
         "first_token_ms_p95": percentile(results["first_ms"], 0.95),
+        "first_lm_text_ms_p50": percentile(results["first_lm_ms"], 0.5),
+        "first_lm_text_ms_p95": percentile(results["first_lm_ms"], 0.95),
         "turn_ms_mean": round(statistics.fmean(results["turn_ms"]), 1)
         if results["turn_ms"]
         else None,

@@ -1,9 +1,11 @@
 """The local LM as a LangChain chat model, and the switch to a remote one by configuration.
 
 `LocalChatModel` wraps a loaded causal LM (greedy decoding, token streaming), so the reply
-writer talks to any LangChain `BaseChatModel` the same way. With `lm_url` set, replies come
-from an OpenAI-compatible server instead (vLLM, TGI, llama.cpp's server), through
-`langchain-openai` (`pip install langchain-openai`).
+writer talks to any LangChain `BaseChatModel` the same way. A final assistant message is
+continued rather than answered (the reply writer opens some replies itself), and the KV
+cache of the opening that successive prompts share (the system prompt) is computed once.
+With `lm_url` set, replies come from an OpenAI-compatible server instead (vLLM, TGI,
+llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,23 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
+from pydantic import ConfigDict, PrivateAttr
 
 from bot.errors import ConfigError
-from bot.generation import Decoder, TextStreamer, stop_token_ids
+from bot.generation import Decoder, PromptPrefix, TextStreamer, stop_token_ids
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
+
+
+def shared_length(a: list[int], b: list[int]) -> int:
+    """How many tokens two sequences share from the start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class LocalChatModel(BaseChatModel):
@@ -33,6 +46,9 @@ class LocalChatModel(BaseChatModel):
     max_prompt_tokens: int = 1536
     draft_tokens: int = 6  # prompt-lookup draft length; 0 = plain greedy decoding
     last_stats: dict[str, float] = {}
+    continues_final_message: bool = True  # a trailing assistant message is continued
+    _prefix: PromptPrefix | None = PrivateAttr(default=None)
+    _last_prompt: list[int] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -41,9 +57,28 @@ class LocalChatModel(BaseChatModel):
     def _prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
         chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
         tokenizer = self.lm.tokenizer
-        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        continues = chat[-1]["role"] == "assistant"
+        text = tokenizer.apply_chat_template(
+            chat,
+            add_generation_prompt=not continues,
+            continue_final_message=continues,
+            tokenize=False,
+        )
         ids = tokenizer.encode(text, add_special_tokens=False)
         return ids[-self.max_prompt_tokens :]
+
+    def _shared_prefix(self, prompt: list[int]) -> PromptPrefix | None:
+        """The cached opening this prompt starts with: the longest one it shares with the
+        prompt before it, once that is long enough (the system prompt, in practice). The
+        cache of a causal LM's first n tokens depends on those tokens alone."""
+        if self._prefix is not None and self._prefix.fits(prompt):
+            return self._prefix
+        shared = min(shared_length(self._last_prompt, prompt), len(prompt) - 1)
+        self._last_prompt = prompt
+        if shared < MIN_SHARED_PREFIX:
+            return None
+        self._prefix = PromptPrefix(prompt[:shared])
+        return self._prefix
 
     def _stream(
         self,
@@ -55,7 +90,7 @@ class LocalChatModel(BaseChatModel):
         started = time.perf_counter()
         decoder = Decoder(self.lm, self.draft_tokens)
         prompt = self._prompt_ids(messages)
-        logprobs = decoder.feed(prompt)
+        logprobs = decoder.prefill(prompt, self._shared_prefix(prompt))
         decoding = time.perf_counter()
         streamer = TextStreamer(self.lm.tokenizer)
         stops = stop_token_ids(self.lm.tokenizer)

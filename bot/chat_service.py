@@ -7,11 +7,11 @@
 
 Two CPU cores run one LM pass at a time anyway, so all turns run on one worker thread: no
 two turns fight over the cores, and the LM's caches are never shared between threads. The
-worker interleaves turns a step at a time (a step is the parse, or one checked sentence of
-a reply): a new message is parsed and its first sentence written before the turns already
-streaming get their next sentence, so a shopper sees text start soon even when others are
-mid-reply. A turn runs to the end and is logged even when its client disconnects, so no
-message is lost.
+worker interleaves turns a step at a time (a step is the parse and routing, the reply
+prompt's prefill, or one LM pass): a new message is parsed and its first text sent before
+the turns already streaming take their next step, so a shopper sees text start soon even
+when others are mid-reply. A turn runs to the end and is logged even when its client
+disconnects, so no message is lost.
 """
 
 from __future__ import annotations
@@ -102,8 +102,9 @@ class ChatService:
             except BaseException as exc:  # handed to the caller, raised there
                 job.out.put(exc)
                 continue
-            job.out.put(event)
             kind = event.get("type")
+            if kind != "tick":  # a step that produced no text: nothing to send
+                job.out.put(event)
             if kind in FINAL_EVENTS:  # done: no need to wait for its generator to return
                 job.steps.close()
                 job.out.put(_END)
@@ -172,8 +173,8 @@ class ChatService:
         def steps() -> Generator[Event]:
             turn = self._assistant_now().start_turn(message, session_id, shopper_id)
             yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
-            for piece in turn.stream():
-                yield {"type": "delta", "text": piece}
+            for piece in turn.stream(ticks=True):
+                yield {"type": "delta", "text": piece} if piece else {"type": "tick"}
             yield {"type": "reply", **turn.to_dict()}
 
         return self._results(self._submit(steps()))

@@ -43,10 +43,16 @@ from typing import Any
 from bot.errors import ShopbotError
 from bot.grounding import money, policy_quote
 from bot.intent_parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
-from bot.intent_schema import CUSTOMER_SERVICE_INTENTS, EMAIL, SHOPPING_INTENTS, merge_slots
+from bot.intent_schema import (
+    CONVERSATION_INTENTS,
+    CUSTOMER_SERVICE_INTENTS,
+    EMAIL,
+    SHOPPING_INTENTS,
+    merge_slots,
+)
 from bot.orders import Order, OrderError, find_order_number, iso_date
 from bot.prompts import PROMPTS_DIR, PromptError, canned_replies
-from bot.replies import ReplyWriter
+from bot.replies import ReplyWriter, product_kind
 from bot.sessions import SessionState, SessionStore
 from bot.settings import Settings
 from bot.shop import Shop
@@ -103,6 +109,9 @@ class SessionForbidden(ShopbotError):
     """A turn named a shopper other than the one the session belongs to (REST: 403)."""
 
 
+SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
+
+
 def catalog_match(shop: Shop, text: str) -> float:
     """How close the message is to its nearest product (cosine of the dense recall)."""
     hits = shop.catalog.search(text, k=1, system="dense")
@@ -111,11 +120,16 @@ def catalog_match(shop: Shop, text: str) -> float:
 
 def searched_anyway(parse: Parse, match: float, settings: Settings) -> bool:
     """Whether a message the parser calls out of scope, or is unsure of, is a product search
-    after all: its nearest product is at least `settings.shopping_match` similar."""
+    after all: its nearest product is at least `settings.shopping_match` similar. Small talk
+    counts only when the parser is not sure of it either: after a search it has called "a
+    gift for a coffee lover" a greeting (0.76 sure), while "thank you!" is 0.99 sure and may
+    still sit near 0.4 on a small catalog."""
     unsure = parse.confidence < settings.parse_confidence
     if parse.intent in SHOPPING_INTENTS or parse.intent in HANDOFF_INTENTS:
         return False
-    return (parse.intent == "out_of_scope" or unsure) and match >= settings.shopping_match
+    small_talk = parse.intent in CONVERSATION_INTENTS and parse.confidence < SURE_SMALL_TALK
+    rejected = parse.intent == "out_of_scope" or small_talk or unsure
+    return rejected and match >= settings.shopping_match
 
 
 @dataclass
@@ -146,9 +160,10 @@ class Turn:
     def handoff(self) -> bool:
         return self.route in ("handoff", "handed_off")
 
-    def stream(self) -> Iterator[str]:
+    def stream(self, ticks: bool = False) -> Iterator[str]:
         """The reply, a checked sentence at a time; the turn is logged once it is complete.
-        A conversation a person has taken over yields nothing."""
+        A conversation a person has taken over yields nothing. With `ticks`, "" is yielded
+        whenever the LM has written more without finishing a sentence."""
         started = time.perf_counter()
         pieces = []
         if self.fixed_reply is not None:
@@ -162,8 +177,17 @@ class Turn:
                 shown = [None] * max(self.positions)
                 for position, item in zip(self.positions, self.products, strict=True):
                     shown[position - 1] = item.product
+            lead = None
+            if self.route == "search" and self.products:
+                lead = render(self.assistant.texts["search_lead"], thing=product_kind(shown))
             for piece in writer.stream(
-                self.message, shown, self.docs, self.detailed, removed=self.removed
+                self.message,
+                shown,
+                self.docs,
+                self.detailed,
+                removed=self.removed,
+                lead=lead,
+                ticks=ticks,
             ):
                 pieces.append(piece)
                 yield piece
@@ -475,9 +499,10 @@ class Assistant:
             turn.handoff_reason = "angry"
         elif order_intent is not None:
             self._order_turn(turn, session, order_intent)
-        elif (intent == "out_of_scope" or not confident) and self._matches_catalog(turn):
+        elif (intent in CONVERSATION_INTENTS or not confident) and self._matches_catalog(turn):
             # "something to keep me dry on my bike commute": the parser, trained on named
-            # products, misses requests phrased as a need; the catalog recognises them.
+            # products, misses requests phrased as a need (and after a search may even call
+            # "a gift for a coffee lover" a greeting); the catalog recognises them.
             turn.parse = dataclasses.replace(
                 turn.parse, intent="search_products", slots={"query": text}
             )

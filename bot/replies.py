@@ -4,14 +4,21 @@ Replies stream a sentence at a time: each sentence is checked (references resolv
 records, unsupported names and prices dropped) before it leaves, so nothing unchecked ever
 reaches the shopper. When the LM's reply does not survive the check, a plain reply built
 from the records alone is sent instead.
+
+A reply may open with a `lead` the caller wrote (for a search, "Here are some rain jackets
+you might like.", from `prompts/canned_replies.toml`): it is sent at once and the LM goes on
+from it, as it was trained to, so the shopper sees text before the LM has read its prompt.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from langchain_core.messages import AIMessage
 
 from bot.grounding import (
     MAX_FACT_PRODUCTS,
@@ -23,7 +30,7 @@ from bot.grounding import (
 from bot.intent_parser import clean_message
 from bot.prompts import chat_prompt
 
-_SENTENCE_END = re.compile(r"[.!?]\s")
+_SENTENCE_END = re.compile(r"[.!?]\s|\n")
 
 
 @dataclass
@@ -63,28 +70,45 @@ class ReplyWriter:
         docs: Sequence[Any] = (),
         detailed: bool = False,
         removed: list[str] | None = None,
+        lead: str | None = None,
+        ticks: bool = False,
     ) -> Iterator[str]:
         """Checked sentences, as the LM finishes each one; a record-only reply if none pass.
-        Sentences the check drops are appended to `removed` when a list is given."""
+
+        Sentences the check drops are appended to `removed` when a list is given. A `lead`
+        opens the reply and the LM continues it (when the chat model can continue a reply).
+        With `ticks`, "" is yielded for each piece of LM text that completes no sentence, so
+        a caller can interleave other work while the LM writes.
+        """
         shown = list(products[:MAX_FACT_PRODUCTS])
-        buffer, sent = "", 0
+        messages = self.messages(message, shown, docs, detailed)
+        buffer, sent, opened = "", 0, False
         removed = [] if removed is None else removed
-        for chunk in self.chat_model.stream(self.messages(message, shown, docs, detailed)):
+        if lead and getattr(self.chat_model, "continues_final_message", False):
+            checked = ground_reply(lead, shown, self.known_brands)
+            if checked.text:
+                opened = True
+                yield checked.text + " "
+                messages.append(AIMessage(content=checked.text))
+        for chunk in self.chat_model.stream(messages):
             buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
+            finished = 0
             while (end := _SENTENCE_END.search(buffer)) is not None:
                 sentence, buffer = buffer[: end.end()], buffer[end.end() :]
                 checked = ground_reply(sentence, shown, self.known_brands)
                 removed += checked.removed
                 if checked.text:
-                    sent += 1
+                    sent, finished = sent + 1, finished + 1
                     yield checked.text + " "
+            if ticks and not finished:
+                yield ""
         if buffer.strip():
             checked = ground_reply(buffer, shown, self.known_brands)
             removed += checked.removed
             if checked.text:
                 sent += 1
                 yield checked.text
-        if not sent:
+        if not sent and not opened:
             yield record_reply(shown, docs)
 
     def write(self, message: str, products=(), docs=(), detailed: bool = False) -> Reply:
@@ -94,6 +118,25 @@ class ReplyWriter:
         stats = dict(getattr(self.chat_model, "last_stats", {}) or {})
         fallback = len(pieces) == 1 and text == record_reply(products[:MAX_FACT_PRODUCTS], docs)
         return Reply(text, removed, fallback, stats)
+
+
+def product_kind(products: Sequence[Any]) -> str:
+    """What the products are, in the plural, for a reply's lead: "rain jackets" when most of
+    them are of that type, else "options"."""
+    kinds = Counter(
+        str((p.attributes or {}).get("type") or "").strip().lower()
+        for p in products
+        if p is not None
+    )
+    kind, count = kinds.most_common(1)[0] if kinds else ("", 0)
+    return plural(kind) if kind and count * 2 > sum(kinds.values()) else "options"
+
+
+def plural(noun: str) -> str:
+    """A product type in the plural: "rain jacket" -> "rain jackets"; "running shoes" stays."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun if noun.endswith("s") else noun + "es"
+    return noun + "s"
 
 
 def record_reply(products: Sequence[Any], docs: Sequence[Any]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.grounding import policy_facts, product_facts
 from bot.prompts import render_chat_text
+from bot.replies import plural
 
 STORE_NAME = "Shopbot Demo Store"
 
@@ -54,10 +55,6 @@ _POLICY_ASKS = (
     "how does {topic} work",
     "question about {topic}",
 )
-
-
-def _plural(noun: str) -> str:
-    return noun if noun.endswith("s") else noun + "s"
 
 
 def _trait(product: Any) -> str:
@@ -135,7 +132,7 @@ def generate_reply_examples(
         else:
             kind_type = rng.choice(types)
             group = by_type[kind_type]
-            thing = _plural(kind_type)
+            thing = plural(kind_type)
             shown = rng.sample(group, k=min(len(group), rng.randint(1, 5)))
             if kind < 0.3:
                 message = rng.choice(_SEARCH_ASKS).format(thing=thing)

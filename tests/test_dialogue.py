@@ -353,5 +353,12 @@ def test_a_request_the_parser_misses_is_searched_when_it_matches_the_catalog(say
     unrelated = say("what is the weather in paris tomorrow", "out_of_scope", session="m2")
     assert unrelated.route == "out_of_scope" and not unrelated.products
     assert unrelated.timings["catalog_match"] < 0.4
-    greeting = say("fleetfoot running shoe in red", "greeting", confidence=0.99, session="m3")
-    assert greeting.route == "greeting"  # a confident in-scope intent is left alone
+    # after a search the parser has called "a gift for a coffee lover" a greeting
+    misread = say("fleetfoot running shoe in red", "greeting", confidence=0.76, session="m3")
+    assert misread.route == "search" and misread.products
+    greeting = say("hi there", "greeting", confidence=0.76, session="m4")
+    assert greeting.route == "greeting" and not greeting.products
+    thanks = say("thanks for the red fleetfoot shoe", "thanks", confidence=0.99, session="m6")
+    assert thanks.route == "thanks"  # sure small talk is never searched
+    service = say("fleetfoot running shoe in red", "review", confidence=0.99, session="m5")
+    assert service.route == "policy"  # a confident service intent is left alone
