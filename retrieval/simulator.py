@@ -35,7 +35,7 @@ import numpy as np
 
 from retrieval.catalog import Product
 from retrieval.learning import pairwise_step
-from retrieval.profile import build_profile
+from retrieval.profile import ShopperProfile, build_profile
 from retrieval.ranking import Candidate, ProductPosteriors, RankRequest, Scorer
 
 POLICIES = ("static", "greedy", "thompson")
@@ -44,6 +44,7 @@ PRIOR_MEAN = 0.05
 PRIOR_STRENGTH = 10.0
 ONLINE_WEIGHTS = True
 BASE_LOGIT = -2.4  # an average product for an average shopper: ~8% click probability
+BRAND_TASTE = 1.5  # log-odds a loved brand adds (an avoided one takes away)
 # After a click on an average product: Like 1 time in 20, buy 1 time in 30; on one the shopper
 # likes 2 log-odds more (a loved brand at their price, of good appeal): 1 in 4 and 1 in 6.
 LIKE_LOGIT = -3.0
@@ -163,7 +164,7 @@ class ShopperSimulator:
         return SimShopper(
             id=f"shopper-{number}",
             types=types,
-            brands={**{b: -1.5 for b in avoided}, **{b: 1.5 for b in loved}},
+            brands={**{b: -BRAND_TASTE for b in avoided}, **{b: BRAND_TASTE for b in loved}},
             price_level=float(np.exp(self.rng.normal(0, 0.35))),
         )
 
@@ -197,18 +198,22 @@ class ShopperSimulator:
             Candidate(p, relevance=0.6) for p in near
         ]
 
-    def run(self, sessions: int = 5000) -> dict:
-        """Play `sessions` sessions through every policy, with the same shoppers and requests."""
-        plan = [
+    def draw_plan(self, sessions: int) -> list[tuple[int, int]]:
+        """(shopper number, which of their product types they ask for) per session."""
+        return [
             (int(self.rng.integers(len(self.shoppers))), int(self.rng.integers(3)))
             for _ in range(sessions)
         ]
+
+    def run(self, sessions: int = 5000) -> dict:
+        """Play `sessions` sessions through every policy, with the same shoppers and requests."""
+        plan = self.draw_plan(sessions)
         runs = {}
         learnt: dict[str, tuple[Scorer, dict]] = {}
         for number, policy in enumerate(POLICIES):
-            runs[policy], learnt[policy] = self._play(policy, plan, seed=1000 + number)
+            runs[policy], learnt[policy] = self.play(policy, plan, seed=1000 + number)
         scorer, history = learnt["thompson"]
-        with_history, without_history = self._personalisation(scorer, history)
+        with_history, without_history = self.personalisation(scorer, history)
         return {
             "sessions": sessions,
             "policies": {name: run.summary() for name, run in runs.items()},
@@ -219,7 +224,8 @@ class ShopperSimulator:
             "curves": {name: run.regret_curve for name, run in runs.items()},
         }
 
-    def _play(self, policy: str, plan: list[tuple[int, int]], seed: int):
+    def play(self, policy: str, plan: list[tuple[int, int]], seed: int):
+        """Play the `plan` with one policy: (its PolicyRun, (its scorer, each shopper's events))."""
         rng = np.random.default_rng(seed)
         scorer = Scorer(
             posteriors=ProductPosteriors(prior_mean=PRIOR_MEAN, prior_strength=PRIOR_STRENGTH),
@@ -273,15 +279,22 @@ class ShopperSimulator:
                 run.regret_curve.append(round(run.regret, 3))
         return run, (scorer, history)
 
-    def _personalisation(self, scorer: Scorer, history: dict) -> tuple[float, float]:
-        """Mean nDCG@10 for returning shoppers' next requests, with vs without their history."""
+    def personalisation(
+        self, scorer: Scorer, history: dict, *, told_tastes: bool = False
+    ) -> tuple[float, float]:
+        """Mean nDCG@10 for returning shoppers' next requests, with vs without their history.
+
+        With `told_tastes` the "with" side uses `told_profile` instead of the shopper's events:
+        the most a profile could add to this scorer.
+        """
         with_history, without_history = [], []
         for shopper in self.shoppers:
             events = history.get(shopper.id, [])
             if sum(1 for _, kind, _ in events if kind == "click") < 2:
                 continue
-            profile = build_profile(events, self.by_id, now=float(len(events)))
+            built = build_profile(events, self.by_id, now=float(len(events)))
             for wanted in shopper.types:
+                profile = self.told_profile(shopper, wanted) if told_tastes else built
                 candidates = self.candidates(wanted)
                 truth = {
                     c.product.id: self.click_probability(shopper, c.product, wanted)
@@ -296,6 +309,15 @@ class ShopperSimulator:
         if not with_history:
             return 0.0, 0.0
         return float(np.mean(with_history)), float(np.mean(without_history))
+
+    def told_profile(self, shopper: SimShopper, wanted: str) -> ShopperProfile:
+        """A profile told the shopper's hidden brand tastes and price level for `wanted`."""
+        category = (self.by_type[wanted][0].category or "").lower()
+        return ShopperProfile(
+            brands={b.lower(): taste / BRAND_TASTE for b, taste in shopper.brands.items()},
+            category_price_levels={category: self.median_price[wanted] * shopper.price_level},
+            events=1,
+        )
 
 
 def plot_curves(curves: dict[str, list[float]], path: Path, every: int = 50) -> None:
