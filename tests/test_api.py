@@ -76,6 +76,8 @@ def test_the_stream_sends_pieces_then_the_whole_reply(open_client):
     assert response.headers["content-type"].startswith("text/event-stream")
     events = events_of(response.text)
     assert events[0][0] == "start" and events[-1][0] == "reply"
+    assert {kind for kind, _ in events} <= {"start", "delta", "reply"}
+    assert all(data["text"] for kind, data in events if kind == "delta")
     pieces = "".join(data["text"] for kind, data in events if kind == "delta")
     assert pieces.strip() == events[-1][1]["reply"]
 

@@ -362,3 +362,15 @@ def test_a_request_the_parser_misses_is_searched_when_it_matches_the_catalog(say
     assert thanks.route == "thanks"  # sure small talk is never searched
     service = say("fleetfoot running shoe in red", "review", confidence=0.99, session="m5")
     assert service.route == "policy"  # a confident service intent is left alone
+
+
+def test_a_search_reply_opens_at_once_with_a_lead_the_lm_goes_on_from(assistant, monkeypatch):
+    parse = Parse("search_products", {"query": "running shoes"}, 0.95)
+    monkeypatch.setattr(assistant.parser, "parse", lambda text, context=None: parse)
+    turn = assistant.start_turn("running shoes", session_id="lead1")
+    pieces = turn.stream()
+
+    assert next(pieces) == "Here are some running shoes you might like. "
+    rest = "".join(pieces)
+    assert turn.reply == ("Here are some running shoes you might like. " + rest).strip()
+    assert turn.timings["new_tokens"] > 0  # the LM wrote on from the lead

@@ -283,3 +283,35 @@ def test_int8_decoding_weights_give_the_bf16_model_s_predictions(tiny_lm_dir):
     assert torch.corrcoef(torch.stack([exact, quantised]))[0, 1] > 0.99  # one token: int8
     reply = LocalChatModel(lm=int8, max_new_tokens=12).invoke("hello")
     assert isinstance(reply.content, str)
+
+
+def test_local_chat_model_continues_a_reply_it_is_given(tiny_lm):
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    lead = "Here are some shoes you might like."
+    messages = [SystemMessage("You sell shoes."), HumanMessage("shoes?"), AIMessage(lead)]
+    model = LocalChatModel(lm=tiny_lm, max_new_tokens=8, draft_tokens=0)
+    continued = "".join(chunk.content for chunk in model.stream(messages))
+
+    chat = [{"role": "system", "content": "You sell shoes."}, {"role": "user", "content": "shoes?"},
+            {"role": "assistant", "content": lead}]  # fmt: skip
+    text = tiny_lm.tokenizer.apply_chat_template(chat, continue_final_message=True, tokenize=False)
+    assert text.endswith(lead)  # no end-of-turn marker: the model writes on from the lead
+    decoder = Decoder(tiny_lm, draft_tokens=0)
+    logprobs = decoder.feed(tiny_lm.tokenizer.encode(text, add_special_tokens=False))
+    expected = [token for token, _ in decoder.stream(logprobs, 8, set())]
+    assert continued == tiny_lm.tokenizer.decode(expected, skip_special_tokens=True)
+
+
+def test_replies_are_the_same_when_the_shared_system_prompt_is_cached(tiny_lm):
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    system = SystemMessage("You are the shop assistant of Test Shop. " * 6)
+    questions = ["red shoes?", "boots under $100", "what is your return policy?"]
+    cached = LocalChatModel(lm=tiny_lm, max_new_tokens=10)
+    for question in questions:
+        fresh = LocalChatModel(lm=tiny_lm, max_new_tokens=10)
+        expected = "".join(c.content for c in fresh.stream([system, HumanMessage(question)]))
+        got = "".join(c.content for c in cached.stream([system, HumanMessage(question)]))
+        assert got == expected
+    assert cached.last_stats["prompt_tokens"] > 40
