@@ -151,12 +151,12 @@ class ChatService:
         return self.call(lambda assistant: assistant)
 
     def warm_up(self) -> None:
-        """Start loading the LM now, in the background, so the first shopper does not wait;
-        a load failure is logged here and reported to the first chat request."""
+        """Start loading the LM and the search now, in the background, so the first shopper
+        does not wait; a load failure is logged here and reported to the first chat request."""
 
         def steps() -> Generator[Event]:
             try:
-                self._assistant_now()
+                self._assistant_now().warm_up()
             except Exception as exc:  # the first turn raises it again, with its message
                 log.warning("the assistant could not be opened: %s", exc)
             yield {"type": "result", "value": None}

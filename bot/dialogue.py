@@ -420,6 +420,12 @@ class Assistant:
         sessions = SessionStore(Path(settings.data_dir) / "sessions.sqlite")
         return cls(settings, shop, IntentParser(lm, vocabulary), writer, sessions)
 
+    def warm_up(self) -> None:
+        """Run a parse and a search once, logging nothing: the embedding model, the indexes
+        and the parser's prompt cache are ready before the first shopper's turn."""
+        self.parser.parse("hello, do you have running shoes?")
+        self.shop.catalog.recommend("running shoes", 1, ProductFilters(in_stock=True))
+
     def close(self) -> None:
         self.sessions.close()
 
