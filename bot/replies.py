@@ -13,7 +13,6 @@ from it, as it was trained to, so the shopper sees text before the LM has read i
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,21 +120,22 @@ class ReplyWriter:
 
 
 def product_kind(products: Sequence[Any]) -> str:
-    """What the products are, in the plural, for a reply's lead: "rain jackets" when most of
-    them are of that type, else "options"."""
-    kinds = Counter(
-        str((p.attributes or {}).get("type") or "").strip().lower()
-        for p in products
-        if p is not None
-    )
-    kind, count = kinds.most_common(1)[0] if kinds else ("", 0)
-    return plural(kind) if kind and count * 2 > sum(kinds.values()) else "options"
+    """What the products a reply talks about first are, in the plural, for its lead: "rain
+    jackets" when the first two shown (or the only one) are of that type, else "options"."""
+    first = [product for product in products if product is not None][:2]
+    kinds = {str((p.attributes or {}).get("type") or "").strip().lower() for p in first}
+    return plural(kinds.pop()) if len(kinds) == 1 and "" not in kinds else "options"
 
 
 def plural(noun: str) -> str:
-    """A product type in the plural: "rain jacket" -> "rain jackets"; "running shoes" stays."""
-    if noun.endswith(("s", "x", "ch", "sh")):
-        return noun if noun.endswith("s") else noun + "es"
+    """A product type in the plural: "rain jacket" -> "rain jackets", "dress" -> "dresses",
+    "accessory" -> "accessories"; "running shoes" is already plural."""
+    if noun.endswith(("ss", "x", "z", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("s"):
+        return noun
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u", ""):
+        return noun[:-1] + "ies"
     return noun + "s"
 
 

@@ -13,7 +13,7 @@ from bot.intent_schema import INTENTS, clean_slots, format_parse, merge_slots, r
 from bot.lm import LanguageModelError, load_lm
 from bot.parse_drafting import ParseDrafter, guess_slots
 from bot.prompts import PromptError, render_messages
-from bot.replies import ReplyWriter
+from bot.replies import ReplyWriter, product_kind
 from retrieval.catalog import Product
 
 SHOES = Product(id="P1", title="Fleetfoot Trail Runner 2", brand="Fleetfoot", price=89.0,
@@ -315,3 +315,14 @@ def test_replies_are_the_same_when_the_shared_system_prompt_is_cached(tiny_lm):
         got = "".join(c.content for c in cached.stream([system, HumanMessage(question)]))
         assert got == expected
     assert cached.last_stats["prompt_tokens"] > 40
+
+
+def test_a_search_lead_names_what_the_first_products_are():
+    def typed(kind):
+        return Product(id=kind, title=kind, attributes={"type": kind})
+
+    assert product_kind([typed("dress"), typed("dress"), typed("scarf")]) == "dresses"
+    assert product_kind([typed("rain jacket")]) == "rain jackets"
+    assert product_kind([typed("t-shirt"), typed("leggings"), typed("leggings")]) == "options"
+    assert product_kind([None, typed("accessory"), typed("accessory")]) == "accessories"
+    assert product_kind([SHOES]) == "options"  # no type to name
