@@ -61,7 +61,8 @@ def main() -> None:
             parse = parser_.parse(turn["text"], turn["previous"])
             parse_ms.append(parse.elapsed_ms)
             passes.append(parse.passes)
-        model = LocalChatModel(lm=lm, max_new_tokens=64, draft_tokens=6 if drafts else 0)
+        model = LocalChatModel(lm=lm, max_new_tokens=64, draft_tokens=6 if drafts else 0,
+                               reuse_prefix=drafts)  # fmt: skip
         decode, overall, tokens = [], [], []
         for row in replies:
             model.invoke(

@@ -47,6 +47,7 @@ class LocalChatModel(BaseChatModel):
     draft_tokens: int = 6  # prompt-lookup draft length; 0 = plain greedy decoding
     last_stats: dict[str, float] = {}
     continues_final_message: bool = True  # a trailing assistant message is continued
+    reuse_prefix: bool = True  # copy in the cached KV of the opening prompts share
     _prefix: PromptPrefix | None = PrivateAttr(default=None)
     _last_prompt: list[int] = PrivateAttr(default_factory=list)
 
@@ -71,6 +72,8 @@ class LocalChatModel(BaseChatModel):
         """The cached opening this prompt starts with: the longest one it shares with the
         prompt before it, once that is long enough (the system prompt, in practice). The
         cache of a causal LM's first n tokens depends on those tokens alone."""
+        if not self.reuse_prefix:
+            return None
         if self._prefix is not None and self._prefix.fits(prompt):
             return self._prefix
         shared = min(shared_length(self._last_prompt, prompt), len(prompt) - 1)

@@ -12,11 +12,8 @@ was shown last; customer-service intents answer from the policy documents; a req
 person hands over; greetings and out-of-scope requests get fixed replies. A parse below the
 confidence threshold asks the shopper to clarify, unless it reads as a product search.
 
-Orders (track, cancel, change, change the address, refund, refund status, invoice) are
-answered from the order store with the templates of `prompts/orders.toml`, never by the LM.
-An order is shown only to a session that has given its number and the e-mail on it; an
-unknown number and a wrong e-mail get the same reply. A request missing either waits in
-the session, so "it's 12345678" on the next turn completes it.
+Order requests go to `bot.order_desk.OrderDesk`, which answers them from the order store,
+never with the LM, and only to a session that has proved the order's e-mail.
 
 A person takes the conversation over (`handoff`) when the shopper asks for one, after
 `Settings.handoff_after_failures` turns in a row the bot could not serve, or when an angry
@@ -30,13 +27,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import string
 import time
-import tomllib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +40,13 @@ from bot.intent_parser import IntentParser, Parse, SlotVocabulary, clean_message
 from bot.intent_schema import (
     CONVERSATION_INTENTS,
     CUSTOMER_SERVICE_INTENTS,
-    EMAIL,
+    HANDOFF_INTENTS,
     SHOPPING_INTENTS,
     merge_slots,
 )
-from bot.orders import Order, OrderError, find_order_number, iso_date
-from bot.prompts import PROMPTS_DIR, PromptError, canned_replies
+from bot.order_desk import ORDER_INTENTS, OrderDesk
+from bot.orders import Order
+from bot.prompts import canned_replies, prompt_table, render
 from bot.replies import ReplyWriter, product_kind
 from bot.sessions import SessionState, SessionStore
 from bot.settings import Settings
@@ -61,35 +56,12 @@ from retrieval.ranking import RankedProduct, RankRequest
 
 log = logging.getLogger("shopbot.dialogue")
 
-HANDOFF_INTENTS = ("contact_human_agent",)
-ORDER_INTENTS = (
-    "track_order",
-    "cancel_order",
-    "change_order",
-    "change_shipping_address",
-    "get_refund",
-    "track_refund",
-    "check_invoice",
-    "get_invoice",
-)
 ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 # Turns the bot could not serve; this many in a row hand the conversation to a person.
 FAILED_ROUTES = ("clarify", "empty", "out_of_scope", "order_not_found")
 ANGRY_WORDS = re.compile(
     r"\b(ridiculous|furious|unacceptable|outrageous|outraged|angry|terrible|worst|scam|"
     r"disgusting|useless|pathetic|awful|horrible|fed up|sick of|lawyer|rip[- ]?off)\b",
-    re.I,
-)
-# Words that say "here is what you asked for" around an order number or e-mail.
-FILLER_WORDS = {
-    *("it", "its", "it's", "is", "my", "the", "a", "an", "this", "that's", "thats", "one"),
-    *("order", "number", "no", "id", "email", "e-mail", "mail", "address", "with"),
-    *("here", "you", "go", "sure", "yes", "ok", "okay", "sorry", "oh", "and", "of", "for"),
-    *("please", "thanks", "thank", "i", "i'm", "am", "was", "use", "used", "at", "on"),
-}
-STREET_WORDS = re.compile(
-    r"\b(street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|way|blvd|boulevard|place|pl|"
-    r"square|sq|highway|hwy|apt|suite|unit)\b",
     re.I,
 )
 MAX_FOLLOW_UPS = 3
@@ -310,64 +282,6 @@ def is_angry(text: str, intent: str) -> bool:
     return signs >= 1 if intent == "complaint" else signs >= 2
 
 
-def only_details(text: str) -> bool:
-    """Whether a message is nothing but an order number and/or e-mail ("it's 12345678",
-    "my email is a@b.com"), so it answers the question asked rather than asking anew."""
-    rest = EMAIL.sub(" ", text)
-    number = find_order_number(rest)
-    if number:
-        rest = rest.replace(number, " ")
-    words = re.findall(r"[a-z][a-z'-]*", rest.lower())
-    return all(word in FILLER_WORDS for word in words)
-
-
-def looks_like_address(text: str) -> bool:
-    """A one-line postal address: a number, words, and a comma or a street word."""
-    if not 8 <= len(text) <= 200 or "?" in text or EMAIL.search(text):
-        return False
-    has_number = any(c.isdigit() for c in text)
-    words = re.findall(r"[A-Za-z]{2,}", text)
-    return has_number and len(words) >= 2 and ("," in text or bool(STREET_WORDS.search(text)))
-
-
-def render(template: str, **values: Any) -> str:
-    """Fill a reply template; a variable the template names but was not given raises."""
-    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-    missing = names - set(values)
-    if missing:
-        raise PromptError(f"reply template needs {sorted(missing)}: {template[:60]!r}")
-    return template.format(**values)
-
-
-@cache
-def prompt_table(name: str, prompts_dir: Path = PROMPTS_DIR) -> dict[str, Any]:
-    """A TOML file of `prompts/` (orders.toml, follow_ups.toml)."""
-    path = prompts_dir / name
-    if not path.is_file():
-        raise PromptError(f"prompt file missing: {path}")
-    return tomllib.loads(path.read_text(encoding="utf-8"))
-
-
-def order_values(order: Order, store: str) -> dict[str, Any]:
-    """The variables an order reply template may use, from the order record."""
-    items = "; ".join(
-        item.title + (f" (x{item.quantity})" if item.quantity > 1 else "") for item in order.items
-    )
-    return {
-        "store": store,
-        "order_id": order.id,
-        "status": order.status,
-        "items": items,
-        "total": money(order.total, order.currency),
-        "created": iso_date(order.created_at),
-        "updated": iso_date(order.updated_at),
-        "address": order.shipping_address,
-        "carrier": order.carrier or "the carrier",
-        "tracking": order.tracking_number or "not yet assigned",
-        "refund_status": order.refund_status,
-    }
-
-
 class Assistant:
     """The shop's chat assistant: one LM, the catalog, the sessions, opened once."""
 
@@ -388,7 +302,7 @@ class Assistant:
             key: value.replace("{store}", settings.store_name)
             for key, value in canned_replies().items()
         }
-        self.order_texts = prompt_table("orders.toml")
+        self.order_desk = OrderDesk(settings, shop.orders, sessions)
         self.follow_up_texts = prompt_table("follow_ups.toml")
 
     @classmethod
@@ -497,14 +411,14 @@ class Assistant:
     def _route(self, turn: Turn, session: SessionState) -> None:
         text, intent = turn.message, turn.parse.intent
         confident = turn.parse.confidence >= self.settings.parse_confidence
-        order_intent = self._order_intent(turn, session)
+        order_intent = self.order_desk.request(turn.parse, turn.message, session)
         if session.pending and order_intent is None:
             self.sessions.save_order_context(turn.session_id, pending=None)
         if is_angry(text, intent):
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_angry"]
             turn.handoff_reason = "angry"
         elif order_intent is not None:
-            self._order_turn(turn, session, order_intent)
+            self.order_desk.answer(turn, session, order_intent)
         elif (intent in CONVERSATION_INTENTS or not confident) and self._matches_catalog(turn):
             # "something to keep me dry on my bike commute": the parser, trained on named
             # products, misses requests phrased as a need (and after a search may even call
@@ -526,116 +440,6 @@ class Assistant:
             turn.docs = [hit.doc for hit in self.shop.catalog.policies.search(text, k=2)]
         else:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
-
-    def _order_intent(self, turn: Turn, session: SessionState) -> str | None:
-        """The order request this message makes or continues, or None.
-
-        With a request waiting: a bare order number or e-mail ("it's 12345678") continues
-        it whatever the parser made of the words; a new order request ("cancel it") takes
-        over what was collected; a postal address answers "what's the new address?";
-        anything else drops the waiting request. Without one: a confident order intent.
-        """
-        parse, text = turn.parse, turn.message
-        confident = parse.confidence >= self.settings.parse_confidence
-        pending = session.pending
-        if pending and pending.get("awaiting") == "address":
-            other_request = parse.intent in ORDER_INTENTS + HANDOFF_INTENTS and confident
-            if looks_like_address(text) and not (
-                other_request and parse.intent != "change_shipping_address"
-            ):
-                return "change_shipping_address"
-            pending = None
-        if pending:
-            gives = bool(
-                parse.slots.get("order_id")
-                or parse.slots.get("email")
-                or find_order_number(text)
-                or EMAIL.search(text)
-            )
-            if gives and (parse.intent not in ORDER_INTENTS or only_details(text)):
-                return pending["intent"]
-            if parse.intent in ORDER_INTENTS and (confident or gives):
-                return parse.intent
-            return None
-        if parse.intent in ORDER_INTENTS and confident:
-            return parse.intent
-        return None
-
-    def _order_turn(self, turn: Turn, session: SessionState, intent: str) -> None:
-        """Collect the order number and e-mail, check them against the order, then act."""
-        texts, store = self.order_texts, self.settings.store_name
-        pending = session.pending or {}
-        slots = dict(turn.parse.slots)
-        if pending.get("awaiting") == "address":
-            order_id, email = pending.get("order_id"), session.verified_email
-        else:
-            order_id = slots.get("order_id") or find_order_number(turn.message)
-            order_id = order_id or pending.get("order_id") or session.current_order
-            email = slots.get("email") or pending.get("email") or session.verified_email
-        if order_id:
-            slots["order_id"] = order_id
-        turn.parse = Parse(intent, slots, turn.parse.confidence, turn.parse.raw)
-        save = self.sessions.save_order_context
-        if not order_id or not email:
-            turn.route = "order_ask"
-            asked = {"intent": intent, "order_id": order_id, "email": email}
-            save(turn.session_id, pending={k: v for k, v in asked.items() if v})
-            turn.fixed_reply = render(
-                texts["ask_order_id" if not order_id else "ask_email"], store=store
-            )
-            return
-        order = self.shop.orders.find(order_id, email)
-        if order is None:
-            turn.route = "order_not_found"
-            save(turn.session_id, pending={"intent": intent})
-            turn.fixed_reply = render(texts["not_found"], store=store)
-            return
-        save(turn.session_id, pending=None, verified_email=order.email, current_order=order.id)
-        turn.route = "order"
-        # Only a message that answers "what's the new address?" is taken as the address: the
-        # request itself ("... of order 12345678 to 9 Elm Lane, Austin") holds other words.
-        address = turn.message if pending.get("awaiting") == "address" else None
-        turn.fixed_reply, turn.order = self._order_action(turn, intent, order, address)
-
-    def _order_action(
-        self, turn: Turn, intent: str, order: Order, address: str | None
-    ) -> tuple[str, Order]:
-        """Do what a verified order request asks; the reply and the order as it now is."""
-        texts, orders, store = self.order_texts, self.shop.orders, self.settings.store_name
-        if intent == "track_order":
-            key, section = order.status, texts["track_order"]
-        elif intent == "cancel_order":
-            result = orders.cancel(order.id)
-            key, section, order = result.outcome, texts["cancel_order"], result.order
-        elif intent == "change_order":
-            key, section = order.status, texts["change_order"]
-        elif intent == "change_shipping_address":
-            section = texts["change_shipping_address"]
-            if order.status == "processing" and address:
-                try:
-                    result = orders.change_address(order.id, address)
-                except OrderError:
-                    result = None
-                if result is not None:
-                    key, order = result.outcome, result.order
-                    return render(section[key], **order_values(order, store)), order
-            if order.status == "processing":
-                turn.route = "order_ask"
-                self.sessions.save_order_context(
-                    turn.session_id,
-                    pending={"intent": intent, "order_id": order.id, "awaiting": "address"},
-                )
-                return render(texts["ask_address"], **order_values(order, store)), order
-            key = "cancelled" if order.status == "cancelled" else "already_shipped"
-        elif intent == "get_refund":
-            result = orders.request_refund(order.id)
-            key, section, order = result.outcome, texts["get_refund"], result.order
-        elif intent == "track_refund":
-            section = texts["track_refund"]
-            key = "cancelled" if order.status == "cancelled" else order.refund_status
-        else:  # check_invoice, get_invoice
-            return render(texts["invoice"], **order_values(order, store)), order
-        return render(section[key], **order_values(order, store)), order
 
     def _follow_ups(self, turn: Turn) -> list[str]:
         """Suggested next messages for what this turn did (`prompts/follow_ups.toml`)."""

@@ -49,6 +49,7 @@ CUSTOMER_SERVICE_INTENTS = (
 )
 SHOPPING_INTENTS = ("search_products", "product_details", "compare_products")
 CONVERSATION_INTENTS = ("greeting", "goodbye", "thanks", "out_of_scope")
+HANDOFF_INTENTS = ("contact_human_agent",)  # also customer-service intents
 INTENTS = CUSTOMER_SERVICE_INTENTS + SHOPPING_INTENTS + CONVERSATION_INTENTS
 
 # Slot names in the order the LM writes them.

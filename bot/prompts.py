@@ -8,6 +8,8 @@ chat template turns them into text, so any instruct model can take these prompts
 
 from __future__ import annotations
 
+import string
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,9 +56,25 @@ def render_chat_text(tokenizer: Any, name: str, **values: Any) -> str:
 @cache
 def canned_replies(prompts_dir: Path = PROMPTS_DIR) -> dict[str, str]:
     """The fixed replies of `prompts/canned_replies.toml` (turns that need no LM)."""
-    import tomllib
-
     path = prompts_dir / "canned_replies.toml"
     if not path.is_file():
         raise PromptError(f"canned replies missing: {path}")
     return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def prompt_table(name: str, prompts_dir: Path = PROMPTS_DIR) -> dict[str, Any]:
+    """A TOML file of `prompts/` (orders.toml, follow_ups.toml)."""
+    path = prompts_dir / name
+    if not path.is_file():
+        raise PromptError(f"prompt file missing: {path}")
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def render(template: str, **values: Any) -> str:
+    """Fill a reply template; a variable the template names but was not given raises."""
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    missing = names - set(values)
+    if missing:
+        raise PromptError(f"reply template needs {sorted(missing)}: {template[:60]!r}")
+    return template.format(**values)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.dialogue import Assistant, SessionForbidden, is_angry, looks_like_address, only_details
+from bot.dialogue import Assistant, SessionForbidden, is_angry
 from bot.intent_parser import Parse
+from bot.order_desk import looks_like_address, only_details
 from bot.orders import Order, OrderItem
 from bot.sessions import SessionStore
 from bot.shop import Shop
