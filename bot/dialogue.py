@@ -150,7 +150,7 @@ class Turn:
                 for position, item in zip(self.positions, self.products, strict=True):
                     shown[position - 1] = item.product
             lead = None
-            if self.route == "search" and self.products:
+            if self.route == "search" and self.products and not self.detailed:
                 lead = render(self.assistant.texts["search_lead"], thing=product_kind(shown))
             for piece in writer.stream(
                 self.message,

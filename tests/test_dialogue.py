@@ -375,3 +375,12 @@ def test_a_search_reply_opens_at_once_with_a_lead_the_lm_goes_on_from(assistant,
     rest = "".join(pieces)
     assert turn.reply == ("Here are some running shoes you might like. " + rest).strip()
     assert turn.timings["new_tokens"] > 0  # the LM wrote on from the lead
+
+
+def test_a_question_about_one_named_product_gets_no_search_lead(assistant, monkeypatch):
+    parse = Parse("product_details", {"query": "stridewell glide running shoe"}, 0.95)
+    monkeypatch.setattr(assistant.parser, "parse", lambda text, context=None: parse)
+    turn = assistant.respond("tell me about the stridewell glide", session_id="lead2")
+
+    assert turn.detailed and len(turn.products) == 1
+    assert not turn.reply.startswith("Here are some")
