@@ -10,6 +10,7 @@ llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`)
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,16 +26,6 @@ from bot.generation import Decoder, PromptPrefix, TextStreamer, stop_token_ids
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
-
-
-def shared_length(a: list[int], b: list[int]) -> int:
-    """How many tokens two sequences share from the start."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class LocalChatModel(BaseChatModel):
@@ -76,7 +67,8 @@ class LocalChatModel(BaseChatModel):
             return None
         if self._prefix is not None and self._prefix.fits(prompt):
             return self._prefix
-        shared = min(shared_length(self._last_prompt, prompt), len(prompt) - 1)
+        shared = len(os.path.commonprefix([self._last_prompt, prompt]))  # any sequences
+        shared = min(shared, len(prompt) - 1)
         self._last_prompt = prompt
         if shared < MIN_SHARED_PREFIX:
             return None
