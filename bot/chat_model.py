@@ -4,6 +4,8 @@
 writer talks to any LangChain `BaseChatModel` the same way. A final assistant message is
 continued rather than answered (the reply writer opens some replies itself), and the KV
 cache of the opening that successive prompts share (the system prompt) is computed once.
+Before each decoding pass the stream yields an empty chunk and offers the pass through
+`take_pending_pass`, so a server can run the passes of concurrent replies as one batch.
 With `lm_url` set, replies come from an OpenAI-compatible server instead (vLLM, TGI,
 llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`).
 """
@@ -22,7 +24,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from bot.errors import ConfigError
-from bot.generation import Decoder, PromptPrefix, TextStreamer, stop_token_ids
+from bot.generation import Decoder, LMPass, PromptPrefix, TextStreamer, stop_token_ids
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
@@ -39,6 +41,7 @@ class LocalChatModel(BaseChatModel):
     last_stats: dict[str, float] = {}
     continues_final_message: bool = True  # a trailing assistant message is continued
     reuse_prefix: bool = True  # copy in the cached KV of the opening prompts share
+    _pending: LMPass | None = PrivateAttr(default=None)
     _prefix: PromptPrefix | None = PrivateAttr(default=None)
     _last_prompt: list[int] = PrivateAttr(default_factory=list)
 
@@ -75,6 +78,12 @@ class LocalChatModel(BaseChatModel):
         self._prefix = PromptPrefix(prompt[:shared])
         return self._prefix
 
+    def take_pending_pass(self) -> LMPass | None:
+        """The forward pass the stream being read waits on, when it has just yielded an
+        empty chunk for it: run it (with others, `feed_together`) before reading on."""
+        pending, self._pending = self._pending, None
+        return pending
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -90,7 +99,13 @@ class LocalChatModel(BaseChatModel):
         streamer = TextStreamer(self.lm.tokenizer)
         stops = stop_token_ids(self.lm.tokenizer)
         count = 0
-        for token, _ in decoder.stream(logprobs, self.max_new_tokens, stops):
+        for item in decoder.stream(logprobs, self.max_new_tokens, stops, deferred=True):
+            if isinstance(item, LMPass):  # an empty chunk: the caller may batch this pass
+                self._pending = item
+                yield ChatGenerationChunk(message=AIMessageChunk(content=""))
+                self._pending = None  # run by then, or the stream runs it on resuming
+                continue
+            token, _ = item
             count += 1
             piece = streamer.add(token)
             if piece:

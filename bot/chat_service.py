@@ -10,8 +10,10 @@ two turns fight over the cores, and the LM's caches are never shared between thr
 worker interleaves turns a step at a time (a step is the parse and routing, the reply
 prompt's prefill, or one LM pass): a new message is parsed and its first text sent before
 the turns already streaming take their next step, so a shopper sees text start soon even
-when others are mid-reply. A turn runs to the end and is logged even when its client
-disconnects, so no message is lost.
+when others are mid-reply. The decoding passes of the replies being written run as one
+batched pass (`feed_together`), which costs about half as much as running them in turn.
+A turn runs to the end and is logged even when its client disconnects, so no message is
+lost.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.generation import LMPass, feed_together
 from bot.sessions import SessionStore
 from bot.settings import Settings
 from bot.shop import Shop
@@ -43,6 +46,7 @@ class _Job:
     steps: Generator[Event]  # each next() is one step on the worker; its events go out
     out: queue.Queue = field(default_factory=queue.Queue)
     streaming: bool = False  # has yielded reply text: now served in turn with the others
+    lm_pass: LMPass | None = None  # the LM pass it waits on, run in a batch with others'
 
 
 _END = object()
@@ -92,6 +96,15 @@ class ChatService:
                 block = False
             if not waiting and not streaming:
                 continue
+            if not waiting and streaming[0].lm_pass is not None:
+                # the next reply waits on its LM pass: run every waiting pass as one batch
+                ready = [job for job in streaming if job.lm_pass is not None]
+                try:
+                    feed_together([job.lm_pass for job in ready])
+                except Exception:  # each stream runs its own pass again when it resumes
+                    log.exception("a batched LM pass failed")
+                for job in ready:
+                    job.lm_pass = None
             line = waiting if waiting else streaming
             job = line.popleft()
             try:
@@ -103,7 +116,8 @@ class ChatService:
                 job.out.put(exc)
                 continue
             kind = event.get("type")
-            if kind != "tick":  # a step that produced no text: nothing to send
+            job.lm_pass = event.get("lm_pass") if kind == "tick" else None
+            if kind != "tick":  # a tick is a step that produced no text: nothing to send
                 job.out.put(event)
             if kind in FINAL_EVENTS:  # done: no need to wait for its generator to return
                 job.steps.close()
@@ -174,7 +188,10 @@ class ChatService:
             turn = self._assistant_now().start_turn(message, session_id, shopper_id)
             yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
             for piece in turn.stream(ticks=True):
-                yield {"type": "delta", "text": piece} if piece else {"type": "tick"}
+                if isinstance(piece, str) and piece:
+                    yield {"type": "delta", "text": piece}
+                else:  # the LM's next pass, or "": nothing to send yet
+                    yield {"type": "tick", "lm_pass": piece or None}
             yield {"type": "reply", **turn.to_dict()}
 
         return self._results(self._submit(steps()))

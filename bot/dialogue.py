@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ShopbotError
+from bot.generation import LMPass
 from bot.grounding import money, policy_quote
 from bot.intent_parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
 from bot.intent_schema import (
@@ -132,10 +133,11 @@ class Turn:
     def handoff(self) -> bool:
         return self.route in ("handoff", "handed_off")
 
-    def stream(self, ticks: bool = False) -> Iterator[str]:
+    def stream(self, ticks: bool = False) -> Iterator[str | LMPass]:
         """The reply, a checked sentence at a time; the turn is logged once it is complete.
-        A conversation a person has taken over yields nothing. With `ticks`, "" is yielded
-        whenever the LM has written more without finishing a sentence."""
+        A conversation a person has taken over yields nothing. With `ticks`, "" or the LM's
+        next pass (an `LMPass`, to run in a batch) is yielded whenever the LM has written
+        more without finishing a sentence."""
         started = time.perf_counter()
         pieces = []
         if self.fixed_reply is not None:
@@ -161,7 +163,8 @@ class Turn:
                 lead=lead,
                 ticks=ticks,
             ):
-                pieces.append(piece)
+                if isinstance(piece, str):
+                    pieces.append(piece)
                 yield piece
             self.timings.update(getattr(writer.chat_model, "last_stats", {}) or {})
         self.reply = "".join(pieces).strip()

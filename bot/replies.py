@@ -19,6 +19,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from bot.generation import LMPass
 from bot.grounding import (
     MAX_FACT_PRODUCTS,
     ground_reply,
@@ -71,13 +72,14 @@ class ReplyWriter:
         removed: list[str] | None = None,
         lead: str | None = None,
         ticks: bool = False,
-    ) -> Iterator[str]:
+    ) -> Iterator[str | LMPass]:
         """Checked sentences, as the LM finishes each one; a record-only reply if none pass.
 
         Sentences the check drops are appended to `removed` when a list is given. A `lead`
         opens the reply and the LM continues it (when the chat model can continue a reply).
-        With `ticks`, "" is yielded for each piece of LM text that completes no sentence, so
-        a caller can interleave other work while the LM writes.
+        With `ticks`, a piece of LM work that completes no sentence yields the `LMPass` the
+        model waits on next (when it offers one, see `LocalChatModel.take_pending_pass`) or
+        "", so a caller can interleave other work, and batch passes, while the LM writes.
         """
         shown = list(products[:MAX_FACT_PRODUCTS])
         messages = self.messages(message, shown, docs, detailed)
@@ -100,7 +102,8 @@ class ReplyWriter:
                     sent, finished = sent + 1, finished + 1
                     yield checked.text + " "
             if ticks and not finished:
-                yield ""
+                take = getattr(self.chat_model, "take_pending_pass", None)
+                yield (take() if take else None) or ""
         if buffer.strip():
             checked = ground_reply(buffer, shown, self.known_brands)
             removed += checked.removed

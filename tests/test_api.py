@@ -234,3 +234,49 @@ def test_concurrent_conversations_are_all_answered_and_kept(settings, embedder, 
     finally:
         chats.close()
         shop.close()
+
+
+def test_replies_written_at_once_equal_replies_written_one_by_one(
+    settings, embedder, tiny_lm, monkeypatch
+):
+    """Three searches at once: their decoding passes run as batches, and every reply is the
+    one the same search gets alone (the tiny model runs in fp32, so batching is exact)."""
+    from bot.generation import feed_together
+    from bot.intent_parser import Parse
+
+    catalog = CatalogIndex.open(settings, embedder=embedder)
+    catalog.ingest_products(PRODUCTS)
+    shop = Shop(settings, catalog=catalog)
+    searches = ["red shoes", "a kettle", "blue running shoes"]
+    batches = []
+
+    def counting(passes):
+        batches.append(len(passes))
+        feed_together(passes)
+
+    monkeypatch.setattr("bot.chat_service.feed_together", counting)
+
+    def service() -> ChatService:
+        chats = ChatService(settings, shop, lm=tiny_lm)
+
+        def search(text, context=None):
+            return Parse("search_products", {"query": text}, 0.9)
+
+        monkeypatch.setattr(chats.open().parser, "parse", search)
+        return chats
+
+    alone = service()
+    try:
+        expected = [alone.reply(text, f"alone-{n}")["reply"] for n, text in enumerate(searches)]
+    finally:
+        alone.close()
+    together = service()
+    try:
+        streams = [together.stream(text, f"together-{n}") for n, text in enumerate(searches)]
+        replies = [[e for e in stream if e["type"] == "reply"][0]["reply"] for stream in streams]
+    finally:
+        together.close()
+        shop.close()
+
+    assert replies == expected
+    assert max(batches) > 1
