@@ -393,7 +393,8 @@ class Assistant:
         return turn
 
     def _matches_catalog(self, turn: Turn) -> bool:
-        if turn.parse.intent in SHOPPING_INTENTS or turn.parse.intent in HANDOFF_INTENTS:
+        """`searched_anyway`, with the catalog searched only for a parse it could rescue."""
+        if not searched_anyway(turn.parse, 1.0, self.settings):
             return False
         match = catalog_match(self.shop, turn.message)
         turn.timings["catalog_match"] = round(match, 3)
@@ -422,7 +423,7 @@ class Assistant:
             turn.handoff_reason = "angry"
         elif order_intent is not None:
             self.order_desk.answer(turn, session, order_intent)
-        elif (intent in CONVERSATION_INTENTS or not confident) and self._matches_catalog(turn):
+        elif self._matches_catalog(turn):
             # "something to keep me dry on my bike commute": the parser, trained on named
             # products, misses requests phrased as a need (and after a search may even call
             # "a gift for a coffee lover" a greeting); the catalog recognises them.
