@@ -1,15 +1,26 @@
-"""Who may call the REST API: bearer keys with chat and admin scopes, and per-key rate limits.
+"""Who may call the bot, what they own, and how often they may call.
 
-With no keys configured (the local default, bound to 127.0.0.1) chat routes are open and
-admin routes are refused. Once any key is configured every `/v1` route needs one: a chat
-key may chat, search and send feedback; an admin key may do that and also change the
-catalog, release handed-off conversations and delete a shopper's data.
+Three kinds of caller, each an owner of the sessions it makes (see docs/security.md):
+
+- `key:<fingerprint>`: a store backend holding one of `chat_keys` or `admin_keys`. Once any
+  key is configured every `/v1` route needs one: a chat key may chat, search and send
+  feedback; an admin key may do that and also change the catalog, read and release any
+  conversation and delete a shopper's data.
+- `visitor:<id>`: a browser on the chat page or the widget, known by the credential the
+  server gave it (`bot.visitors`). Never a key: keys are secrets of the store's backends.
+- `open`: a `/v1` caller when no keys are configured (local use on 127.0.0.1; a public
+  address refuses to start that way unless `allow_open_access` is set).
+
+Every caller has a token bucket: `rate_limit_per_minute` calls a minute, per key, per
+visitor, or per client address for open callers and for new visitor credentials. Idle
+buckets are forgotten, so the table stays small whatever the traffic.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import threading
 import time
 from dataclasses import dataclass
@@ -18,15 +29,25 @@ from typing import Literal
 from bot.settings import Settings
 
 Scope = Literal["chat", "admin"]
+OPEN_OWNER = "open"
+MAX_BUCKETS = 100_000  # beyond this many callers, idle buckets are pruned at once
 
 
 class AccessDenied(Exception):
-    """A request without the right key, or over its rate; `status` is the HTTP code."""
+    """A request without the right credential, or over its rate; `status` is the HTTP code."""
 
     def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: `owner` names the sessions they may use; `admin` may manage them all."""
+
+    owner: str
+    admin: bool = False
 
 
 @dataclass
@@ -35,47 +56,32 @@ class _Bucket:
     updated: float
 
 
-class Access:
-    def __init__(self, settings: Settings) -> None:
-        self.chat_keys = list(settings.chat_keys)
-        self.admin_keys = list(settings.admin_keys)
-        self.per_minute = settings.rate_limit_per_minute
+class RateLimiter:
+    """A token bucket per caller: `per_minute` calls a minute, bursts up to that. A bucket
+    idle long enough to be full again is dropped: it would behave exactly like a new one."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+        if per_minute < 1:
+            raise ValueError(f"per_minute must be >= 1, but got {per_minute}")
+        self.per_minute = per_minute
+        self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
+        self._next_prune = clock() + 60.0
 
-    @property
-    def keys_required(self) -> bool:
-        return bool(self.chat_keys or self.admin_keys)
+    def __len__(self) -> int:
+        return len(self._buckets)
 
-    def check(self, authorization: str | None, client: str, scope: Scope) -> str:
-        """The caller's identity (a key's fingerprint, or the client address when no keys are
-        configured), after checking its key and rate. Raises AccessDenied."""
-        key = _bearer(authorization)
-        if scope == "admin" and not self.admin_keys:
-            raise AccessDenied(403, "admin routes are off: set SHOPBOT_ADMIN_KEYS to enable them")
-        if not self.keys_required:
-            identity = f"client:{client}"
-        elif key is None:
-            raise AccessDenied(401, "missing API key: send 'Authorization: Bearer <key>'")
-        elif _known(key, self.admin_keys):
-            identity = "key:" + hashlib.sha256(key.encode()).hexdigest()[:12]
-        elif _known(key, self.chat_keys):
-            if scope == "admin":
-                raise AccessDenied(403, "this key may not use admin routes")
-            identity = "key:" + hashlib.sha256(key.encode()).hexdigest()[:12]
-        else:
-            raise AccessDenied(401, "unknown API key")
-        self._take(identity)
-        return identity
-
-    def _take(self, identity: str) -> None:
-        """A token bucket per caller: `per_minute` requests a minute, bursts up to that."""
-        now = time.monotonic()
+    def take(self, caller: str) -> None:
+        """Spend one call of `caller`'s; raises AccessDenied (429) when none is left."""
+        now = self._clock()
         rate = self.per_minute / 60.0
         with self._lock:
-            bucket = self._buckets.get(identity)
+            if now >= self._next_prune or len(self._buckets) >= MAX_BUCKETS:
+                self._prune(now, rate)
+            bucket = self._buckets.get(caller)
             if bucket is None:
-                bucket = self._buckets[identity] = _Bucket(float(self.per_minute), now)
+                bucket = self._buckets[caller] = _Bucket(float(self.per_minute), now)
             bucket.tokens = min(self.per_minute, bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
             if bucket.tokens < 1.0:
@@ -87,6 +93,58 @@ class Access:
                     retry_after=wait,
                 )
             bucket.tokens -= 1.0
+
+    def _prune(self, now: float, rate: float) -> None:
+        full = [
+            caller
+            for caller, bucket in self._buckets.items()
+            if bucket.tokens + (now - bucket.updated) * rate >= self.per_minute
+        ]
+        for caller in full:
+            del self._buckets[caller]
+        self._next_prune = now + 60.0
+
+
+class Access:
+    """Checks `/v1` callers' keys and rates; `limiter` is shared with the chat page's gate."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.chat_keys = list(settings.chat_keys)
+        self.admin_keys = list(settings.admin_keys)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+
+    @property
+    def keys_required(self) -> bool:
+        return bool(self.chat_keys or self.admin_keys)
+
+    def check(self, authorization: str | None, client: str, scope: Scope) -> Caller:
+        """The caller, after checking its key and rate. Raises AccessDenied."""
+        key = _bearer(authorization)
+        if scope == "admin" and not self.admin_keys:
+            raise AccessDenied(403, "admin routes are off: set SHOPBOT_ADMIN_KEYS to enable them")
+        if not self.keys_required:
+            self.limiter.take(f"client:{client}")
+            return Caller(OPEN_OWNER)
+        if key is None:
+            raise AccessDenied(401, "missing API key: send 'Authorization: Bearer <key>'")
+        admin = _known(key, self.admin_keys)
+        if not admin and not _known(key, self.chat_keys):
+            raise AccessDenied(401, "unknown API key")
+        if scope == "admin" and not admin:
+            raise AccessDenied(403, "this key may not use admin routes")
+        owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.limiter.take(owner)
+        return Caller(owner, admin=admin)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether serving on `host` is reachable from this machine only."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _bearer(authorization: str | None) -> str | None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.access import OPEN_OWNER
 from bot.generation import LMPass, feed_together
 from bot.sessions import SessionStore
 from bot.settings import Settings
@@ -178,14 +179,19 @@ class ChatService:
         self._submit(steps())
 
     def stream(
-        self, message: Any, session_id: str, shopper_id: str | None = None
+        self,
+        message: Any,
+        session_id: str,
+        shopper_id: str | None = None,
+        owner: str = OPEN_OWNER,
     ) -> Iterator[Event]:
         """A turn's events as they happen: `start` (once parsed and routed), `delta` pieces
         of reply text, then `reply` (the structured reply). A failure inside the turn is
-        raised from this iterator."""
+        raised from this iterator: UnknownSession when `owner` (the caller, see
+        `bot.access`) may not use the session."""
 
         def steps() -> Generator[Event]:
-            turn = self._assistant_now().start_turn(message, session_id, shopper_id)
+            turn = self._assistant_now().start_turn(message, session_id, shopper_id, owner)
             yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
             for piece in turn.stream(ticks=True):
                 if isinstance(piece, str) and piece:
@@ -196,10 +202,16 @@ class ChatService:
 
         return self._results(self._submit(steps()))
 
-    def reply(self, message: Any, session_id: str, shopper_id: str | None = None) -> dict:
+    def reply(
+        self,
+        message: Any,
+        session_id: str,
+        shopper_id: str | None = None,
+        owner: str = OPEN_OWNER,
+    ) -> dict:
         """One whole turn; the structured reply."""
         final: dict = {}
-        for event in self.stream(message, session_id, shopper_id):
+        for event in self.stream(message, session_id, shopper_id, owner):
             if event["type"] == "reply":
                 final = {key: value for key, value in event.items() if key != "type"}
         return final

@@ -355,15 +355,13 @@ def chat(settings, as_json: bool, message: str | None, session_id, shopper_id) -
     Example usage: shopbot chat "waterproof hiking boots under 150" --session s1
     then: shopbot chat "cheaper ones?" --session s1
     """
-    import uuid
-
-    from bot.dialogue import Assistant
+    from bot.dialogue import Assistant, new_session_id
     from bot.shop import Shop
 
     shop = Shop(settings)
     shop.ensure_demo_catalog()
     assistant = Assistant.open(settings, shop)
-    session_id = session_id or uuid.uuid4().hex
+    session_id = session_id or new_session_id("cli-")
     try:
         if message is not None:
             _chat_turn(assistant, message, session_id, shopper_id, as_json)
@@ -383,11 +381,11 @@ def chat(settings, as_json: bool, message: str | None, session_id, shopper_id) -
 
 
 def _chat_turn(assistant, message: str, session_id: str, shopper_id, as_json: bool) -> None:
-    from bot.dialogue import SessionForbidden
+    from bot.dialogue import UnknownSession
 
     try:
         turn = assistant.start_turn(message, session_id, shopper_id)
-    except SessionForbidden as exc:
+    except UnknownSession as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         turn.run()

@@ -18,8 +18,14 @@ never with the LM, and only to a session that has proved the order's e-mail.
 A person takes the conversation over (`handoff`) when the shopper asks for one, after
 `Settings.handoff_after_failures` turns in a row the bot could not serve, or when an angry
 message is not about shopping (see `sounds_angry`); from then on the bot stays silent in
-that conversation (route "handed_off", empty reply) until `Assistant.release`. A session
-belongs to the first shopper id that uses it; another shopper's turn raises SessionForbidden.
+that conversation (route "handed_off", empty reply) until `Assistant.release`. Only turns
+with something to read count as failures: empty or emoji-only messages count for nothing.
+
+A session belongs to the caller that made it (`owner`, see `bot.access`) and to the first
+shopper id that uses it; a turn from anyone else raises UnknownSession, the same error as
+for a session that does not exist. Card numbers are removed from a message before anything
+else sees it, and an e-mail address given for an order check is kept only where that check
+needs it (the session's order context): stored turns and the reply's slots never hold it.
 """
 
 from __future__ import annotations
@@ -27,16 +33,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.access import OPEN_OWNER
 from bot.errors import ShopbotError
 from bot.generation import LMPass
-from bot.grounding import money, policy_quote
+from bot.grounding import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_TRAIT_CHARS,
+    money,
+    plain_text,
+    policy_quote,
+    shown_title,
+)
 from bot.intent_parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
 from bot.intent_schema import (
     CONVERSATION_INTENTS,
@@ -48,6 +62,7 @@ from bot.intent_schema import (
 from bot.order_desk import ORDER_INTENTS, OrderDesk
 from bot.orders import Order
 from bot.prompts import canned_replies, prompt_table, render
+from bot.redact import redact_email, redact_payment
 from bot.replies import ReplyWriter, product_kind
 from bot.sessions import SessionState, SessionStore
 from bot.settings import Settings
@@ -59,7 +74,7 @@ log = logging.getLogger("shopbot.dialogue")
 
 ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 # Turns the bot could not serve; this many in a row hand the conversation to a person.
-FAILED_ROUTES = ("clarify", "empty", "out_of_scope", "order_not_found")
+FAILED_ROUTES = ("clarify", "out_of_scope", "order_not_found")
 ANGRY_WORDS = re.compile(
     r"\b(ridiculous|furious|unacceptable|outrageous|outraged|angry|terrible|worst|scam|"
     r"disgusting|useless|pathetic|awful|horrible|fed up|sick of|lawyer|rip[- ]?off)\b",
@@ -78,8 +93,23 @@ SORT_KEYS = {
 }
 
 
-class SessionForbidden(ShopbotError):
-    """A turn named a shopper other than the one the session belongs to (REST: 403)."""
+class UnknownSession(ShopbotError):
+    """No session of this caller (and shopper) has this id (REST: 404). A session made by
+    another caller gets the same answer as one that does not exist."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r}")
+        self.session_id = session_id
+
+
+def new_session_id(prefix: str = "s-") -> str:
+    """A session id the server issues: 144 random bits, never derived from content."""
+    return prefix + secrets.token_urlsafe(18)
+
+
+def without_email(slots: dict[str, Any]) -> dict[str, Any]:
+    """Slots as stored and shown: the order check's e-mail stays out of both."""
+    return {name: value for name, value in slots.items() if name != "email"}
 
 
 SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
@@ -189,7 +219,9 @@ class Turn:
             "session_id": self.session_id,
             "reply": self.reply,
             "intent": self.parse.intent,
-            "slots": self.state if self.parse.intent in SHOPPING_INTENTS else self.parse.slots,
+            "slots": without_email(
+                self.state if self.parse.intent in SHOPPING_INTENTS else self.parse.slots
+            ),
             "confidence": self.parse.confidence,
             "route": self.route,
             "handoff": self.handoff,
@@ -240,15 +272,18 @@ def comparison_table(products: Sequence[Any]) -> dict[str, Any] | None:
     def rating(p: Any) -> str:
         return f"{p.rating:.1f} ({p.review_count or 0} reviews)" if p.rating is not None else ""
 
+    def field(value: Any) -> str:  # record text is shown as plain text only
+        return plain_text(value, MAX_TRAIT_CHARS)
+
     rows = [
         ("Price", lambda p: money(p.price, p.currency) if p.price is not None else ""),
         ("Rating", rating),
-        ("Brand", lambda p: p.brand or ""),
-        ("Category", lambda p: p.category or ""),
-        ("Colour", lambda p: p.attributes.get("colour", "")),
-        ("Material", lambda p: p.attributes.get("material", "")),
-        ("Sizes", lambda p: p.attributes.get("size", "")),
-        ("Features", lambda p: p.attributes.get("features", "")),
+        ("Brand", lambda p: field(p.brand)),
+        ("Category", lambda p: field(p.category)),
+        ("Colour", lambda p: field(p.attributes.get("colour"))),
+        ("Material", lambda p: field(p.attributes.get("material"))),
+        ("Sizes", lambda p: field(p.attributes.get("size"))),
+        ("Features", lambda p: plain_text(p.attributes.get("features"), MAX_DESCRIPTION_CHARS)),
         ("In stock", lambda p: "Yes" if p.in_stock else "No"),
     ]
     table = []
@@ -258,7 +293,7 @@ def comparison_table(products: Sequence[Any]) -> dict[str, Any] | None:
             table.append({"attribute": name, "values": values})
     return {
         "ids": [p.id for p in products],
-        "columns": [p.title for p in products],
+        "columns": [shown_title(p) for p in products],
         "rows": table,
     }
 
@@ -350,21 +385,32 @@ class Assistant:
         """Give a handed-over conversation back to the bot; True when it was handed over."""
         return self.sessions.release(session_id)
 
-    def respond(self, message: Any, session_id: str | None = None, shopper_id=None) -> Turn:
+    def respond(
+        self,
+        message: Any,
+        session_id: str | None = None,
+        shopper_id: str | None = None,
+        owner: str = OPEN_OWNER,
+    ) -> Turn:
         """A whole turn, reply written: `start_turn(...).run()`."""
-        return self.start_turn(message, session_id, shopper_id).run()
+        return self.start_turn(message, session_id, shopper_id, owner).run()
 
     def start_turn(
-        self, message: Any, session_id: str | None = None, shopper_id: str | None = None
+        self,
+        message: Any,
+        session_id: str | None = None,
+        shopper_id: str | None = None,
+        owner: str = OPEN_OWNER,
     ) -> Turn:
         """Parse and route a message and fetch what the reply needs; the reply is written by
         the returned Turn's `stream()` or `run()`. Order actions (a cancellation, a new
-        address) take effect here. Raises SessionForbidden when the session belongs to a
-        shopper other than `shopper_id`."""
-        session_id = session_id or uuid.uuid4().hex
-        if shopper_id and not self.sessions.claim(session_id, shopper_id):
-            raise SessionForbidden(f"session {session_id!r} belongs to another shopper")
-        text = clean_message(message)
+        address) take effect here. `owner` is the caller (a key, a page visitor; in-process
+        callers such as the CLI are the open local owner). Raises UnknownSession when the
+        session was made by another owner or belongs to a shopper other than `shopper_id`."""
+        session_id = session_id or new_session_id()
+        if not self.sessions.open(session_id, owner, shopper_id):
+            raise UnknownSession(session_id)
+        text = redact_payment(clean_message(message))
         session = self.sessions.state(session_id)
         started = time.perf_counter()
         if session.handed_off:
@@ -520,14 +566,14 @@ class Assistant:
         intent = turn.parse.intent if turn.route != "empty" else "out_of_scope"
         self.sessions.record_turn(
             turn.session_id,
-            turn.message,
+            redact_email(turn.message),
             intent,
-            turn.parse.slots,
-            state,
+            without_email(turn.parse.slots),
+            without_email(state),
             shown,
             turn.reply,
             turn.route,
             turn.shopper_id,
         )
-        if turn.route != "handed_off":
+        if turn.route not in ("handed_off", "empty"):  # nothing to read: counts for nothing
             self.sessions.count_failure(turn.session_id, turn.route in FAILED_ROUTES)

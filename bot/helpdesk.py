@@ -3,7 +3,12 @@
     from bot.helpdesk import chatwoot_router
     app.include_router(chatwoot_router(settings, answer))
 
-Chatwoot POSTs each event of the agent bot's inboxes to `/v1/helpdesk/chatwoot?token=...`.
+Chatwoot POSTs each event of the agent bot's inboxes to `/v1/helpdesk/chatwoot`. The
+request proves it knows `chatwoot_webhook_token` either by carrying it in the
+`X-Shopbot-Webhook-Token` header, or by signing the body with it: `X-Chatwoot-Signature`
+is `sha256=` + the hex HMAC-SHA256 of the raw body (or of `"{timestamp}.{body}"` with
+`X-Chatwoot-Timestamp`, which must then be within 5 minutes). A token in the URL is refused:
+URLs end up in access logs and proxies' logs.
 For a shopper's message (`message_created`, `message_type` "incoming", not private) in a
 conversation the bot still holds, the router runs one chat turn through `answer` and posts
 the reply, with the products as a short markdown list, back through Chatwoot's API. When the
@@ -18,16 +23,18 @@ refused or could not be reached. Logs carry redacted message text only.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from json import JSONDecodeError
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from bot.errors import ShopbotError
@@ -43,6 +50,7 @@ TIMEOUT_S = 10.0
 INCOMING = ("incoming", 0)
 HUMAN_STATUS = "open"  # agent-bot conversations wait in "pending" while the bot has them
 MARKDOWN_SPECIALS = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>"})
+SIGNATURE_MAX_AGE_S = 300
 
 Answer = Callable[[str, str, str | None], dict[str, Any]]
 
@@ -181,22 +189,36 @@ class ChatwootClient:
 def chatwoot_router(
     settings: Settings, answer: Answer, *, transport: httpx.BaseTransport | None = None
 ) -> APIRouter:
-    """`POST /v1/helpdesk/chatwoot?token=...`: Chatwoot's agent-bot webhook.
+    """`POST /v1/helpdesk/chatwoot`: Chatwoot's agent-bot webhook (see the module docstring
+    for how a request proves it comes from Chatwoot).
 
     `answer(message, session_id, shopper_id)` runs one chat turn and returns its dict (with
     "reply", "handoff" and "products"). Statuses: 503 while the integration is off or half
-    configured, 401 for a wrong token, 400/422 for a body that is not a Chatwoot event, 502
-    when Chatwoot refuses the reply or cannot be reached, else 200.
+    configured, 401 for a wrong, missing or in-URL token or a bad signature, 400/422 for a
+    body that is not a Chatwoot event, 502 when Chatwoot refuses the reply or cannot be
+    reached, else 200.
     """
     router = APIRouter(tags=["help desk"])
 
     @router.post(WEBHOOK_PATH)
     async def chatwoot_webhook(
-        request: Request, token: Annotated[str | None, Query()] = None
+        request: Request,
+        token: Annotated[str | None, Query(include_in_schema=False)] = None,
+        x_shopbot_webhook_token: Annotated[str | None, Header()] = None,
+        x_chatwoot_signature: Annotated[str | None, Header()] = None,
+        x_chatwoot_timestamp: Annotated[str | None, Header()] = None,
     ) -> dict[str, str]:
-        client = _authorised_client(settings, token, transport)
+        body = await request.body()
+        if token is not None:
+            raise HTTPException(
+                status_code=401,
+                detail="the webhook token goes in the X-Shopbot-Webhook-Token header (or sign "
+                "the body: X-Chatwoot-Signature), never in the URL",
+            )
+        proof = Proof(x_shopbot_webhook_token, x_chatwoot_signature, x_chatwoot_timestamp)
+        client = _authorised_client(settings, proof, body, transport)
         try:
-            payload = json.loads(await request.body())
+            payload = json.loads(body)
         except (JSONDecodeError, UnicodeDecodeError) as exc:
             raise HTTPException(status_code=400, detail=f"body is not JSON: {exc}") from None
         try:
@@ -213,8 +235,37 @@ def chatwoot_router(
     return router
 
 
+@dataclass(frozen=True)
+class Proof:
+    """What a webhook request offers to show it comes from Chatwoot."""
+
+    token: str | None = None
+    signature: str | None = None
+    timestamp: str | None = None
+
+    def holds(self, secret: str, body: bytes, now: float | None = None) -> bool:
+        """Whether the header token is `secret`, or the signature is the body's HMAC with
+        it (timestamped signatures must be fresh)."""
+        if self.token is not None:
+            return hmac.compare_digest(self.token.encode(), secret.encode())
+        if not self.signature:
+            return False
+        signed = body
+        if self.timestamp is not None:
+            try:
+                age = abs((time.time() if now is None else now) - float(self.timestamp))
+            except ValueError:
+                return False
+            if age > SIGNATURE_MAX_AGE_S:
+                return False
+            signed = self.timestamp.encode() + b"." + body
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        given = self.signature.strip().removeprefix("sha256=").lower()
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+
 def _authorised_client(
-    settings: Settings, token: str | None, transport: httpx.BaseTransport | None
+    settings: Settings, proof: Proof, body: bytes, transport: httpx.BaseTransport | None
 ) -> ChatwootClient:
     expected = settings.chatwoot_webhook_token
     if not expected:
@@ -222,7 +273,7 @@ def _authorised_client(
             status_code=503,
             detail="help-desk integration is off: set SHOPBOT_CHATWOOT_WEBHOOK_TOKEN",
         )
-    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not proof.holds(expected, body):
         raise HTTPException(status_code=401, detail="missing or wrong webhook token")
     missing = [
         f"SHOPBOT_{name.upper()}"

@@ -24,13 +24,19 @@ from bot.grounding import (
     MAX_FACT_PRODUCTS,
     ground_reply,
     money,
+    plain_text,
     policy_facts,
     product_facts,
+    shown_title,
 )
 from bot.intent_parser import clean_message
 from bot.prompts import chat_prompt
+from retrieval.catalog import MAX_ATTRIBUTE_CHARS
 
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
+MAX_KIND_CHARS = 30
+MAX_KIND_WORDS = 3
+_KIND = re.compile(r"[^\W\d_]+(?:[ '-][^\W\d_]+)*")  # letters, with spaces, hyphens, apostrophes
 
 
 @dataclass
@@ -80,13 +86,16 @@ class ReplyWriter:
         With `ticks`, a piece of LM work that completes no sentence yields the `LMPass` the
         model waits on next (when it offers one, see `LocalChatModel.take_pending_pass`) or
         "", so a caller can interleave other work, and batch passes, while the LM writes.
+        The policy docs' text backs the URLs, phone numbers and e-mail addresses a sentence
+        may name (`ground_reply`'s `backing`); product records back none.
         """
         shown = list(products[:MAX_FACT_PRODUCTS])
+        backing = "\n".join(doc.text for doc in docs)
         messages = self.messages(message, shown, docs, detailed)
         buffer, sent, opened = "", 0, False
         removed = [] if removed is None else removed
         if lead and getattr(self.chat_model, "continues_final_message", False):
-            checked = ground_reply(lead, shown, self.known_brands)
+            checked = ground_reply(lead, shown, self.known_brands, backing=backing)
             if checked.text:
                 opened = True
                 yield checked.text + " "
@@ -96,7 +105,7 @@ class ReplyWriter:
             finished = 0
             while (end := _SENTENCE_END.search(buffer)) is not None:
                 sentence, buffer = buffer[: end.end()], buffer[end.end() :]
-                checked = ground_reply(sentence, shown, self.known_brands)
+                checked = ground_reply(sentence, shown, self.known_brands, backing=backing)
                 removed += checked.removed
                 if checked.text:
                     sent, finished = sent + 1, finished + 1
@@ -105,7 +114,7 @@ class ReplyWriter:
                 take = getattr(self.chat_model, "take_pending_pass", None)
                 yield (take() if take else None) or ""
         if buffer.strip():
-            checked = ground_reply(buffer, shown, self.known_brands)
+            checked = ground_reply(buffer, shown, self.known_brands, backing=backing)
             removed += checked.removed
             if checked.text:
                 sent += 1
@@ -124,10 +133,20 @@ class ReplyWriter:
 
 def product_kind(products: Sequence[Any]) -> str:
     """What the products a reply talks about first are, in the plural, for its lead: "rain
-    jackets" when the first two shown (or the only one) are of that type, else "options"."""
+    jackets" when the first two shown (or the only one) are of that type, else "options".
+    A type names them only when, as `plain_text`, it is a short plain noun phrase (letters,
+    spaces, hyphens and apostrophes; at most 3 words and 30 characters): the feed's text
+    must not become a sentence of the reply."""
     first = [product for product in products if product is not None][:2]
-    kinds = {str((p.attributes or {}).get("type") or "").strip().lower() for p in first}
+    kinds = {_kind((p.attributes or {}).get("type")) for p in first}
     return plural(kinds.pop()) if len(kinds) == 1 and "" not in kinds else "options"
+
+
+def _kind(value: Any) -> str:
+    kind = plain_text(value, MAX_ATTRIBUTE_CHARS).lower()
+    plain = _KIND.fullmatch(kind) and len(kind) <= MAX_KIND_CHARS
+    plain = plain and len(kind.split()) <= MAX_KIND_WORDS
+    return kind if plain else ""
 
 
 def plural(noun: str) -> str:
@@ -143,10 +162,11 @@ def plural(noun: str) -> str:
 
 
 def record_reply(products: Sequence[Any], docs: Sequence[Any]) -> str:
-    """A reply from the records alone, for when the LM's reply is unusable."""
+    """A reply from the records alone, for when the LM's reply is unusable; titles as
+    `plain_text`, the first sentence of a policy section as the store wrote it."""
     products = [p for p in products if p is not None]
     if products:
-        listed = "; ".join(f"{p.title} ({money(p.price, p.currency)})" for p in products[:3])
+        listed = "; ".join(f"{shown_title(p)} ({money(p.price, p.currency)})" for p in products[:3])
         return f"Here is what I found: {listed}."
     if docs:
         first = re.split(r"(?<=[.!?])\s+", " ".join(docs[0].text.split()))[0]

@@ -7,6 +7,10 @@
 catalog is ingested, so a fresh install has something to show. Every channel (page, REST,
 OpenAI-compatible endpoint, help desk) talks to the same `ChatService`. OpenAPI docs are at
 `/docs`. Errors are JSON, `{"detail": "..."}`, with the matching status code.
+
+Who may use what is in `bot.access` and docs/security.md: a session belongs to the caller
+that made it (a key, a page visitor, the open local API) and to its shopper; anyone else gets
+404 for it on every route. A request without a session id gets one issued here.
 """
 
 from __future__ import annotations
@@ -27,13 +31,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from bot.access import Access, AccessDenied
+from bot.access import Access, AccessDenied, Caller, is_loopback
 from bot.chat_service import ChatService, ChatUnavailable
+from bot.dialogue import UnknownSession, new_session_id
+from bot.errors import ConfigError
 from bot.helpdesk import chatwoot_router
 from bot.images import placeholder_svg
 from bot.settings import Settings
 from bot.shop import Shop
+from bot.visitors import VisitorCredentials, VisitorGate
 from bot.widget import widget_router
 from retrieval.errors import CatalogFileError, RetrievalError
 from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
@@ -55,11 +63,15 @@ class FeedbackIn(BaseModel):
     position: int | None = Field(None, ge=0, le=1000)
 
 
+HELPDESK_OWNER = "helpdesk:chatwoot"
+
+
 class ChatIn(BaseModel):
-    session_id: str = Field(
-        default_factory=lambda: uuid.uuid4().hex,
+    session_id: str | None = Field(
+        None,
         pattern=ID_PATTERN,
-        description="The conversation; a new one when left out.",
+        description="The conversation: one the server issued (the reply's `session_id`), or "
+        "an id of the caller's own (scoped to its key); left out, a new one is issued.",
     )
     message: str = Field(max_length=MAX_MESSAGE, description="What the shopper wrote.")
     shopper_id: str | None = Field(None, pattern=ID_PATTERN, description="For personal ranking.")
@@ -75,7 +87,9 @@ class CompletionIn(BaseModel):
     messages: list[OpenAIMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
     user: str | None = Field(
-        None, pattern=ID_PATTERN, description="Used as the session id (the conversation)."
+        None,
+        pattern=ID_PATTERN,
+        description="The session id (the conversation); left out, each request is a new one.",
     )
 
 
@@ -90,6 +104,7 @@ def create_app(
     shop = shop or Shop(settings)
     chats = chats or ChatService(settings, shop)
     access = Access(settings)
+    visitors = VisitorCredentials.for_data_dir(settings.data_dir, settings.visitor_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -109,13 +124,24 @@ def create_app(
     )
     app.state.shop = shop
     app.state.chats = chats
+    app.add_middleware(
+        VisitorGate,
+        credentials=visitors,
+        limiter=access.limiter,
+        allowed_origins=tuple(o for o in settings.cors_origins if o != "*"),
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.trusted_proxies:  # only these may say who the client is (X-Forwarded-For)
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     if settings.cors_origins:  # added last, so outermost: even a 413 carries CORS headers
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Session-Id"],
+            expose_headers=["X-Session-Id"],
         )
 
     @app.exception_handler(RetrievalError)
@@ -125,6 +151,10 @@ def create_app(
     @app.exception_handler(ChatUnavailable)
     async def chat_unavailable(request, exc: ChatUnavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(UnknownSession)
+    async def unknown_session(request, exc: UnknownSession) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
 
     @app.exception_handler(AccessDenied)
     async def access_denied(request, exc: AccessDenied) -> JSONResponse:
@@ -143,39 +173,54 @@ def create_app(
         )
         return JSONResponse(status_code=422, content={"detail": problems})
 
-    def chat_scope(request: Request, authorization: Annotated[str | None, Header()] = None):
+    def chat_scope(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Caller:
         return access.check(authorization, _client(request), "chat")
 
-    def admin_scope(request: Request, authorization: Annotated[str | None, Header()] = None):
+    def admin_scope(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Caller:
         return access.check(authorization, _client(request), "admin")
 
-    chat_only = [Depends(chat_scope)]
     admin_only = [Depends(admin_scope)]
 
-    # Chatwoot cannot send bearer keys: the webhook's own `?token=` is its credential.
-    app.include_router(chatwoot_router(settings, chats.reply))
+    def own_session(caller: Caller, session_id: str | None, shopper_id: str | None = None):
+        """Check that a session named by a search or feedback is the caller's (or start it
+        for them); raises UnknownSession otherwise."""
+        if session_id is not None and not chats.sessions.open(session_id, caller.owner, shopper_id):
+            raise UnknownSession(session_id)
+
+    def helpdesk_answer(message: str, session_id: str, shopper_id: str | None) -> dict:
+        return chats.reply(message, session_id, shopper_id, owner=HELPDESK_OWNER)
+
+    # Chatwoot cannot send bearer keys: the webhook's shared secret is its credential.
+    app.include_router(chatwoot_router(settings, helpdesk_answer))
     app.include_router(widget_router(settings))
 
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok", "products": shop.catalog.count()}
 
-    @app.get("/v1/products/search", dependencies=chat_only)
+    @app.get("/v1/products/search")
     def search_products(
+        caller: Caller = Depends(chat_scope),  # noqa: B008 (a local dependency)
         q: Annotated[str, Query(max_length=1000, description="What the shopper wants.")] = "",
         k: Annotated[int, Query(ge=1, le=100)] = 10,
-        price_min: Annotated[float | None, Query(ge=0)] = None,
-        price_max: Annotated[float | None, Query(ge=0)] = None,
+        price_min: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+        price_max: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
         category: Annotated[list[str] | None, Query()] = None,
         brand: Annotated[list[str] | None, Query()] = None,
         colour: Annotated[list[str] | None, Query()] = None,
         size: Annotated[list[str] | None, Query()] = None,
         in_stock: bool | None = None,
-        rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
-        shopper_id: Annotated[str | None, Query(max_length=200)] = None,
-        session_id: Annotated[str | None, Query(max_length=200)] = None,
+        rating_min: Annotated[float | None, Query(ge=0, le=5, allow_inf_nan=False)] = None,
+        shopper_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        session_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     ) -> dict:
-        """Products for a request, ranked for this shopper, each with its reasons."""
+        """Products for a request, ranked for this shopper, each with its reasons. With a
+        `session_id` (the caller's own), what was shown is logged as impressions."""
+        own_session(caller, session_id, shopper_id)
         try:
             filters = ProductFilters(
                 price_min=price_min,
@@ -195,9 +240,15 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return {"query": q, "products": [item.to_dict() for item in ranked]}
 
-    @app.post("/v1/feedback", status_code=201, dependencies=chat_only)
-    def feedback(body: FeedbackIn) -> dict:
-        """Record a shopper's reaction; it is on disk before this answers."""
+    @app.post("/v1/feedback", status_code=201)
+    def feedback(
+        body: FeedbackIn,
+        caller: Caller = Depends(chat_scope),  # noqa: B008 (a local dependency)
+    ) -> dict:
+        """Record a shopper's reaction in one of the caller's sessions; it is on disk before
+        this answers. A repeat (same `event_id`, or without one the same type, product and
+        session within a few seconds) is stored once."""
+        own_session(caller, body.session_id, body.shopper_id)
         try:
             stored = shop.record_feedback(FeedbackEvent(**body.model_dump()))
         except UnknownProduct as exc:
@@ -208,17 +259,19 @@ def create_app(
 
     @app.delete("/v1/shoppers/{shopper_id}", dependencies=admin_only)
     def delete_shopper(shopper_id: str) -> dict:
-        """Forget everything stored about one shopper (admin key required): their feedback
-        events and their conversations."""
+        """Forget everything stored about one shopper (admin key required): every session
+        they owned with all its turns, and every feedback event of theirs or of those
+        sessions (their profile is built from those events, so it goes too)."""
         _check_id(shopper_id, "shopper id")
-        turns = chats.sessions.delete_shopper(shopper_id)
+        turns, sessions = chats.sessions.delete_shopper(shopper_id)
         return {
             "shopper_id": shopper_id,
-            "deleted_events": shop.events.delete_shopper(shopper_id),
+            "deleted_events": shop.events.delete_shopper(shopper_id, sessions),
             "deleted_turns": turns,
+            "deleted_sessions": len(sessions),
         }
 
-    @app.get("/v1/policies/search", dependencies=chat_only)
+    @app.get("/v1/policies/search", dependencies=[Depends(chat_scope)])
     def search_policies(
         q: Annotated[str, Query(min_length=1, max_length=1000)],
         k: Annotated[int, Query(ge=1, le=20)] = 3,
@@ -228,53 +281,68 @@ def create_app(
             "sections": [hit.to_dict() for hit in shop.catalog.policies.search(q, k)],
         }
 
-    @app.post("/v1/chat", dependencies=chat_only)
-    def chat(body: ChatIn) -> dict:
+    @app.post("/v1/chat")
+    def chat(
+        body: ChatIn,
+        caller: Caller = Depends(chat_scope),  # noqa: B008 (a local dependency)
+    ) -> dict:
         """One chat turn: the structured reply (text, products, citations, follow-ups,
-        handoff flag, the parsed intent and slots)."""
-        return _turn_or_error(chats.reply, body.message, body.session_id, body.shopper_id)
+        handoff flag, the parsed intent and slots, and `session_id`: send it back to go on
+        with the conversation). Another caller's session is a 404."""
+        session_id = body.session_id or new_session_id()
+        return chats.reply(body.message, session_id, body.shopper_id, caller.owner)
 
-    @app.post("/v1/chat/stream", dependencies=chat_only)
-    def chat_stream(body: ChatIn) -> StreamingResponse:
+    @app.post("/v1/chat/stream")
+    def chat_stream(
+        body: ChatIn,
+        caller: Caller = Depends(chat_scope),  # noqa: B008 (a local dependency)
+    ) -> StreamingResponse:
         """The same turn as server-sent events: `start`, `delta` (pieces of the reply text
         as they are written), then `reply` (the structured reply); `error` on failure."""
-        events = _started(chats.stream(body.message, body.session_id, body.shopper_id))
-        return StreamingResponse(_sse(events), media_type="text/event-stream")
+        session_id = body.session_id or new_session_id()
+        events = _started(chats.stream(body.message, session_id, body.shopper_id, caller.owner))
+        return StreamingResponse(
+            _sse(events), media_type="text/event-stream", headers={"X-Session-Id": session_id}
+        )
 
     @app.post("/v1/chat/completions")
     def chat_completions(
         body: CompletionIn,
+        caller: Caller = Depends(chat_scope),  # noqa: B008 (a local dependency)
         x_session_id: Annotated[str | None, Header(pattern=ID_PATTERN)] = None,
-        identity: str = Depends(chat_scope),  # noqa: B008 (a local dependency)
     ):
         """OpenAI-compatible chat: any OpenAI client can talk to the bot. The bot keeps the
-        conversation itself, so only the last user message is read; the session is `user`
-        (or the `X-Session-Id` header, or else derived from the conversation's start)."""
+        conversation itself, so only the last user message is read. The conversation is
+        `user` (or the `X-Session-Id` header); without either each request starts a new
+        one, whose id comes back in the `X-Session-Id` response header and in
+        `shopbot.session_id`: send it as `user` to go on."""
         message = _last_user_text(body.messages)
-        session_id = x_session_id or body.user or _conversation_id(identity, body.messages)
+        session_id = x_session_id or body.user or new_session_id("oai-")
         completion_id = "chatcmpl-" + uuid.uuid4().hex
         created = int(time.time())
+        headers = {"X-Session-Id": session_id}
         if not body.stream:
-            reply = _turn_or_error(chats.reply, message, session_id, None)
-            return _completion(completion_id, created, body.model, reply)
-        events = _started(chats.stream(message, session_id, None))
+            reply = chats.reply(message, session_id, None, caller.owner)
+            completion = _completion(completion_id, created, body.model, reply)
+            return JSONResponse(completion, headers=headers)
+        events = _started(chats.stream(message, session_id, None, caller.owner))
         chunks = _completion_chunks(completion_id, created, body.model, events)
-        return StreamingResponse(chunks, media_type="text/event-stream")
+        return StreamingResponse(chunks, media_type="text/event-stream", headers=headers)
 
-    @app.get("/v1/sessions/{session_id}", dependencies=chat_only)
+    @app.get("/v1/sessions/{session_id}")
     def get_session(
         session_id: str,
+        caller: Caller = Depends(chat_scope),  # noqa: B008 (a local dependency)
         shopper_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     ) -> dict:
-        """A conversation's turns and state. A session that belongs to a shopper is shown
-        only to a request naming that shopper."""
+        """A conversation's turns and state, for the caller that made it. A session that
+        belongs to a shopper is shown only to a request naming that shopper; anything else
+        is a 404, the same as for an id nobody uses."""
         _check_id(session_id, "session id")
+        if not chats.sessions.belongs_to(session_id, caller.owner, shopper_id):
+            raise UnknownSession(session_id)
         history = chats.sessions.history(session_id)
-        if not history:
-            raise HTTPException(status_code=404, detail=f"no session {session_id!r}")
         state = chats.sessions.state(session_id)
-        if state.shopper_id and shopper_id != state.shopper_id:
-            raise HTTPException(status_code=403, detail="this session belongs to another shopper")
         return {
             "session_id": session_id,
             "handed_off": state.handed_off,
@@ -300,7 +368,7 @@ def create_app(
         if kind == "application/json":
             try:
                 rows = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise HTTPException(status_code=400, detail="malformed JSON body") from None
             rows = rows.get("products") if isinstance(rows, dict) else rows
             if not isinstance(rows, list):
@@ -313,7 +381,9 @@ def create_app(
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(body)
             try:
-                report = shop.catalog.ingest(path)
+                # Embedding and indexing take seconds: off the event loop, so every other
+                # route (health probes included) keeps answering during an upload.
+                report = await run_in_threadpool(shop.catalog.ingest, path)
             except CatalogFileError as exc:
                 raise HTTPException(status_code=422, detail=str(exc)) from None
         document = report.to_dict()
@@ -336,7 +406,7 @@ def create_app(
 
         from bot.ui import EMBED_HEAD, PAGE_CSS, build_page
 
-        page = build_page(shop, chats)
+        page = build_page(shop, chats, visitors)
         app = gr.mount_gradio_app(app, page, path="/", css=PAGE_CSS, head=EMBED_HEAD)
     return app
 
@@ -401,24 +471,11 @@ def _check_id(value: str, what: str) -> None:
         )
 
 
-def _turn_or_error(run, message: str, session_id: str, shopper_id: str | None) -> dict:
-    from bot.dialogue import SessionForbidden
-
-    try:
-        return run(message, session_id, shopper_id)
-    except SessionForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-
-
 def _started(events: Iterator[dict]) -> Iterator[dict]:
     """Run the turn up to its first event before the response starts, so a refused turn
-    (another shopper's session) is a plain 403, not an error inside a stream."""
-    from bot.dialogue import SessionForbidden
-
+    (another caller's session) is a plain 404, not an error inside a stream."""
     try:
         first = next(events)
-    except SessionForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
     except StopIteration:
         return iter(())
 
@@ -447,13 +504,6 @@ def _last_user_text(messages: list[OpenAIMessage]) -> str:
                 return " ".join(str(part) for part in parts)[:MAX_MESSAGE]
             return (message.content or "")[:MAX_MESSAGE]
     raise HTTPException(status_code=422, detail="messages: no message with role 'user'")
-
-
-def _conversation_id(identity: str, messages: list[OpenAIMessage]) -> str:
-    """A stable session id for clients that resend the whole conversation each time."""
-    first = next((m for m in messages if m.role == "user"), messages[0])
-    seed = f"{identity}|{first.content}"
-    return "oai-" + uuid.uuid5(uuid.NAMESPACE_URL, seed).hex
 
 
 def _completion(completion_id: str, created: int, model: str, reply: dict) -> dict:
@@ -508,13 +558,36 @@ def _completion_chunks(
     yield "data: [DONE]\n\n"
 
 
+def check_exposure(settings: Settings, host: str) -> None:
+    """Refuse to serve the open API (no keys) on an address others can reach, unless the
+    operator says so with `allow_open_access`. Raises ConfigError saying what to set."""
+    keyed = bool(settings.chat_keys or settings.admin_keys)
+    if keyed or is_loopback(host) or settings.allow_open_access:
+        return
+    raise ConfigError(
+        f"refusing to serve on {host} with no API keys: anyone who can reach it could use "
+        "every /v1 chat route. Set SHOPBOT_CHAT_KEYS and SHOPBOT_ADMIN_KEYS (the chat page "
+        "and widget stay public), or SHOPBOT_ALLOW_OPEN_ACCESS=true if you mean it."
+    )
+
+
+def server_config(app: Any, **options: Any):
+    """uvicorn's config for the app. X-Forwarded-For is believed only from
+    `trusted_proxies` (see create_app), never, as uvicorn's default would, from any loopback
+    client: behind no proxy, anyone could name any address and escape the rate limit."""
+    import uvicorn
+
+    return uvicorn.Config(app, proxy_headers=False, **options)
+
+
 def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     import uvicorn
 
     from bot.redact import redact_logs
 
+    check_exposure(settings, host)
     log.info("shopbot on http://%s:%s (data in %s)", host, port, settings.data_dir)
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+    config = server_config(create_app(settings), host=host, port=port, log_level="info")
     server = uvicorn.Server(config)  # the config sets up uvicorn's loggers; then redact them
     redact_logs(*(logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")))
     server.run()

@@ -6,14 +6,16 @@ shopper saw. The turn log is also what the next fine-tuning dataset draws on (tu
 products were liked).
 
 Beside the turns, one row per session holds what must outlive a turn and a restart: the
-shopper the session belongs to, whether a person has taken it over (handoff, until
-`release`), the count of consecutive turns the bot could not serve, the order request
-waiting for an order number or e-mail, and the e-mail and order this session has proved
-it owns.
+caller that made it (`owner`: a key, a page visitor or the open local API; see
+`bot.access`) and the shopper it belongs to, which every read and turn checks; whether a
+person has taken it over (handoff, until `release`), the count of consecutive turns the
+bot could not serve, the order request waiting for an order number or e-mail, and the
+e-mail and order this session has proved it owns.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 import time
@@ -47,10 +49,18 @@ CREATE TABLE IF NOT EXISTS sessions (
     failures INTEGER NOT NULL DEFAULT 0,
     pending TEXT,
     verified_email TEXT,
-    current_order TEXT
+    current_order TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_shopper ON sessions (shopper_id);
 """
+# Sessions made before owners were recorded: help-desk ones belong to the help desk, the
+# rest to nobody (any caller gets "no session"), since nothing says whose they were.
+MIGRATIONS = (
+    "ALTER TABLE sessions ADD COLUMN owner TEXT",
+    "UPDATE sessions SET owner = CASE WHEN session_id LIKE 'chatwoot-%'"
+    " THEN 'helpdesk:chatwoot' ELSE 'unknown' END WHERE owner IS NULL",
+)
 ORDER_FIELDS = ("pending", "verified_email", "current_order")
 MAX_STORED_MESSAGE = 4000
 
@@ -80,6 +90,12 @@ class SessionState:
 class SessionStore:
     def __init__(self, path: Path) -> None:
         self._db = open_database(path, SCHEMA)
+        self._db.execute("PRAGMA secure_delete=ON")  # an erased shopper's turns are overwritten
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "owner" not in columns:
+            for statement in MIGRATIONS:
+                self._db.execute(statement)
+            self._db.commit()
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -119,20 +135,34 @@ class SessionStore:
             state.verified_email, state.current_order = info[5], info[6]
         return state
 
-    def claim(self, session_id: str, shopper_id: str) -> bool:
-        """Make `shopper_id` the session's owner unless another shopper already is; True when
-        the session is (now) theirs."""
+    def open(self, session_id: str, owner: str, shopper_id: str | None = None) -> bool:
+        """Start the session for `owner` (and `shopper_id`) if it is new; True when it is
+        theirs: made by `owner`, and its shopper (if it has one) is `shopper_id`. A shopper
+        named on a session without one claims it."""
         with self._lock:
-            self._ensure(session_id)
             self._db.execute(
-                "UPDATE sessions SET shopper_id = ? WHERE session_id = ? AND shopper_id IS NULL",
-                (shopper_id, session_id),
+                "INSERT OR IGNORE INTO sessions (session_id, created, owner) VALUES (?, ?, ?)",
+                (session_id, time.time(), owner),
             )
+            if shopper_id:
+                self._db.execute(
+                    "UPDATE sessions SET shopper_id = ? WHERE session_id = ? AND owner = ?"
+                    " AND shopper_id IS NULL",
+                    (shopper_id, session_id, owner),
+                )
             self._db.commit()
-            owner = self._db.execute(
-                "SELECT shopper_id FROM sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()[0]
-        return owner == shopper_id
+        return self.belongs_to(session_id, owner, shopper_id)
+
+    def belongs_to(self, session_id: str, owner: str, shopper_id: str | None = None) -> bool:
+        """Whether the session exists, `owner` made it, and its shopper (if any) is
+        `shopper_id`. Callers answer "no session" otherwise, so ids reveal nothing."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT owner, shopper_id FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        if row is None or not hmac.compare_digest(row[0] or "", owner):
+            return False
+        return row[1] is None or row[1] == shopper_id
 
     def hand_off(self, session_id: str, reason: str) -> None:
         """A person takes the conversation over; the bot stays silent until `release`."""
@@ -236,7 +266,7 @@ class SessionStore:
             )
             self._db.commit()
 
-    def owner(self, session_id: str) -> str | None:
+    def shopper_of(self, session_id: str) -> str | None:
         """The shopper a session belongs to (None: nobody has claimed it)."""
         with self._lock:
             row = self._db.execute(
@@ -258,9 +288,25 @@ class SessionStore:
             turn["slots"], turn["shown"] = json.loads(turn["slots"]), json.loads(turn["shown"])
         return turns
 
-    def delete_shopper(self, shopper_id: str) -> int:
+    def delete_shopper(self, shopper_id: str) -> tuple[int, list[str]]:
+        """Erase every session the shopper owned, with all of its turns (those sent before
+        they were named too), and any other turn naming them. Returns the count of turns
+        removed and the ids of the sessions erased (their events go too, see the server)."""
         with self._lock:
-            cursor = self._db.execute("DELETE FROM turns WHERE shopper_id = ?", (shopper_id,))
-            self._db.execute("DELETE FROM sessions WHERE shopper_id = ?", (shopper_id,))
-            self._db.commit()
-            return cursor.rowcount
+            sessions = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT session_id FROM sessions WHERE shopper_id = ?"
+                    " UNION SELECT DISTINCT session_id FROM turns WHERE shopper_id = ?",
+                    (shopper_id, shopper_id),
+                )
+            ]
+            with self._db:
+                removed = 0
+                for session_id in sessions:
+                    removed += self._db.execute(
+                        "DELETE FROM turns WHERE session_id = ?", (session_id,)
+                    ).rowcount
+                    self._db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old pages live on in the WAL
+            return removed, sessions

@@ -11,6 +11,7 @@ Values come from, highest priority first: arguments (CLI flags), environment var
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +62,25 @@ class Settings(BaseSettings):
         "/v1 route needs one (admin keys may chat too); none = chat is open (local use).",
     )
     rate_limit_per_minute: int = Field(
-        60, ge=1, description="Requests per minute per API key (or per client without keys)."
+        60,
+        ge=1,
+        description="Requests per minute per API key, per page visitor, per client address "
+        "without keys, and new page visitors per minute per client address.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed; unset = the client address is the socket's.",
+    )
+    allow_open_access: bool = Field(
+        False,
+        description="Serve on a non-loopback address with no API keys (every /v1 chat route "
+        "open to anyone who can reach it). Off: such a server refuses to start.",
+    )
+    visitor_secret: str | None = Field(
+        None,
+        description="Key that signs the page's visitor cookies; unset = a random one kept in "
+        "data_dir/visitor.key. Set the same value on every worker that serves one store.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,
@@ -82,7 +101,8 @@ class Settings(BaseSettings):
     )
     chatwoot_webhook_token: str | None = Field(
         None,
-        description="Shared secret the webhook URL must carry (`?token=`); unset = webhook off.",
+        description="Shared secret of the webhook: sent in the X-Shopbot-Webhook-Token header, "
+        "or as the key of Chatwoot's HMAC signature (X-Chatwoot-Signature); unset = webhook off.",
     )
     policies_dir: Path | None = Field(
         None, description="Folder of policy .md files; unset = the demo store's policies."
@@ -125,6 +145,18 @@ class Settings(BaseSettings):
         "commute'. Measured by benchmarks/shopping_match.py; above 1 turns it off.",
     )
     reply_max_tokens: int = Field(96, ge=8, le=1024, description="Longest generated reply.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies entries must be IP addresses or networks, but got {entry!r}"
+                ) from None
+        return value
 
     @field_validator("chroma_url")
     @classmethod

@@ -6,25 +6,32 @@ feed the scorer; answers can be liked or disliked too (that counts for the produ
 showed). "Talk to a person" hands the conversation over. A Browse tab searches the catalog
 with filters. `/?embed=1` is the compact page the widget opens in its iframe.
 
-Everything shown from the catalog is HTML-escaped, so a product title cannot inject markup;
-the chat's own messages are sanitised by Gradio's markdown renderer.
+Everything shown from the catalog is HTML-escaped, so a product title cannot inject markup,
+and chat messages are shown as text: HTML and markdown syntax (links, images) never render.
+
+Each browser is a visitor (`bot.visitors`: a signed HttpOnly cookie the server issues); its
+conversation id lives in the browser's storage, but the server shows, continues and takes
+feedback on a conversation only for the visitor that started it. A stored id that is not
+this visitor's is replaced by a new conversation.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
+import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from bot.dialogue import UnknownSession, new_session_id
 from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
 
 if TYPE_CHECKING:
     from bot.chat_service import ChatService
     from bot.shop import Shop
+    from bot.visitors import VisitorCredentials
 
 log = logging.getLogger("shopbot.ui")
 
@@ -36,6 +43,7 @@ EXAMPLES = [
 ]
 HANDOFF_MESSAGE = "I'd like to talk to a person, please."
 FEEDBACK_KINDS = ("like", "dislike")
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|~{}])")
 
 PAGE_CSS = """
 .cards {display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 12px;}
@@ -142,22 +150,39 @@ def render_reply_extras(reply: dict[str, Any]) -> str:
     return render_comparison(reply.get("comparison")) + render_cards(reply.get("products") or [])
 
 
-def new_session_id() -> str:
-    return "web-" + uuid.uuid4().hex
+def as_text(text: str) -> str:
+    """Chat text for the chatbot's markdown renderer that shows exactly as written: HTML
+    escaped and markdown syntax backslash-escaped, so no link, image or tag renders.
+
+    >>> print(as_text("[win](https://evil.example) <b>now</b>"))
+    \\[win\\]\\(https://evil.example\\) &lt;b&gt;now&lt;/b&gt;
+    """
+    return escape(MARKDOWN_SYNTAX.sub(r"\\\1", text), quote=False)
 
 
-def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
+def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> gr.Blocks:
+    def visitor(request: gr.Request | None) -> str | None:
+        return visitors.owner_of(getattr(request, "cookies", None)) if request else None
+
+    def owned(session_id: str | None, request: gr.Request | None) -> str | None:
+        """The session id if it is this visitor's, else None."""
+        owner = visitor(request)
+        if session_id and owner and chats.sessions.belongs_to(session_id, owner):
+            return session_id
+        return None
+
     def start(session_id: str | None, request: gr.Request):
         """On page load: keep the browser's conversation (it survives reloads and server
         restarts) and show its turns; `?embed=1` hides the header and the Browse tab."""
         embedded = bool(request and request.query_params.get("embed"))
-        session_id = session_id or new_session_id()
         history: list[dict[str, str]] = []
-        turns = chats.sessions.history(session_id, limit=20)
-        for turn in turns:
-            history.append({"role": "user", "content": escape(turn["message"])})
-            if turn.get("reply"):
-                history.append({"role": "assistant", "content": escape(turn["reply"])})
+        if owned(session_id, request):
+            for turn in chats.sessions.history(session_id, limit=20):
+                history.append({"role": "user", "content": as_text(turn["message"])})
+                if turn.get("reply"):
+                    history.append({"role": "assistant", "content": as_text(turn["reply"])})
+        else:
+            session_id = new_session_id("web-")
         return (
             session_id,
             history,
@@ -165,33 +190,41 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
             gr.update(visible=not embedded),
         )
 
-    def send(message: str, history: list, session_id: str, shown: dict):
+    def send(message: str, history: list, session_id: str, shown: dict, request: gr.Request):
         """Stream one turn into the chat; the cards and suggestions follow the reply."""
         message = (message or "").strip()
-        session_id = session_id or new_session_id()  # a message sent before the page loaded
-        if not message:
+        owner = visitor(request)
+        if not message or owner is None:
             yield history, gr.update(), gr.update(), "", shown, gr.update(), session_id
             return
+        session_id = session_id or new_session_id("web-")  # sent before the page loaded
         # Messages are shown as text: markup a shopper types (or a reply quotes) never renders.
-        history = [*history, {"role": "user", "content": escape(message)}]
+        history = [*history, {"role": "user", "content": as_text(message)}]
         history.append({"role": "assistant", "content": "…"})
         yield history, "", gr.update(), "", shown, gr.update(), session_id
         text, reply = "", None
         try:
-            for event in chats.stream(message, session_id):
+            try:
+                events = chats.stream(message, session_id, owner=owner)
+                first = next(events, None)
+            except UnknownSession:  # the stored id is not this visitor's: start afresh
+                session_id = new_session_id("web-")
+                events = chats.stream(message, session_id, owner=owner)
+                first = next(events, None)
+            for event in [first, *events] if first else []:
                 if event["type"] == "delta":
                     text += event["text"]
-                    history[-1] = {"role": "assistant", "content": escape(text)}
+                    history[-1] = {"role": "assistant", "content": as_text(text)}
                     yield history, "", gr.update(), "", shown, gr.update(), session_id
                 elif event["type"] == "reply":
                     reply = event
-        except Exception as exc:
+        except Exception:
             log.exception("chat turn failed")
-            history[-1] = {"role": "assistant", "content": escape(f"Sorry, that failed: {exc}")}
+            history[-1] = {"role": "assistant", "content": "Sorry, that failed. Please try again."}
             yield history, "", gr.update(), "", shown, gr.update(), session_id
             return
         reply = reply or {}
-        history[-1] = {"role": "assistant", "content": escape(reply.get("reply") or text or "…")}
+        history[-1] = {"role": "assistant", "content": as_text(reply.get("reply") or text or "…")}
         status = ""
         if reply.get("handoff"):
             status = "A member of our team will take over this conversation."
@@ -208,10 +241,10 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
             session_id,
         )
 
-    def product_feedback(session_id: str, evt: gr.EventData) -> str:
+    def product_feedback(session_id: str, evt: gr.EventData, request: gr.Request) -> str:
         data = getattr(evt, "_data", None) or {}
         kind, product_id = data.get("kind"), data.get("product_id")
-        if kind not in FEEDBACK_KINDS or not product_id:
+        if kind not in FEEDBACK_KINDS or not product_id or not owned(session_id, request):
             return ""
         try:
             shop.record_feedback(
@@ -226,8 +259,10 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
             return f"Could not record that: {exc}"
         return "Thanks, noted: we'll show you more like it." if kind == "like" else "Noted."
 
-    def answer_feedback(session_id: str, shown: dict, evt: gr.LikeData) -> str:
+    def answer_feedback(session_id: str, shown: dict, evt: gr.LikeData, request: gr.Request) -> str:
         """A liked or disliked answer counts for each product it showed."""
+        if not owned(session_id, request):
+            return ""
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         kind = "like" if evt.liked else "dislike"
         for position, product_id in enumerate(shown.get(str(index), []), start=1):
@@ -248,7 +283,7 @@ def build_page(shop: Shop, chats: ChatService) -> gr.Blocks:
                 category=[category] if category else [],
                 in_stock=True if in_stock else None,
             )
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             return f"<p>{escape(str(exc))}</p>"
         hits = shop.recommend(query[:1000], 12, filters)
         if not hits:

@@ -20,6 +20,7 @@ MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_ATTRIBUTE_CHARS = 1_000
+MAX_REVIEW_COUNT = 2**63 - 1  # a 64-bit integer: larger ones overflow the scorer's float math
 
 KNOWN_FIELDS = (
     "id",
@@ -50,6 +51,19 @@ _FALSE = {"false", "no", "n", "0", "out of stock", "out_of_stock", "unavailable"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def _is_finite(value: int | float) -> bool:
+    """False for inf, -inf and nan, and for integers too large to become a float (JSON allows
+    `1e999`, which Python reads as inf, and 400-digit integers)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _shown(value: int | float) -> str:
+    return repr(value) if isinstance(value, float) else "an integer too large for a float"
+
+
 def split_values(value: str | None) -> list[str]:
     """Split a multi-valued attribute: "Red, navy blue" -> ["red", "navy blue"]."""
     if not value:
@@ -68,7 +82,7 @@ class Product(BaseModel):
     price: float | None = Field(default=None, ge=0)
     currency: str = "USD"
     rating: float | None = Field(default=None, ge=0, le=5)
-    review_count: int | None = Field(default=None, ge=0)
+    review_count: int | None = Field(default=None, ge=0, le=MAX_REVIEW_COUNT)
     in_stock: bool = True
     image_url: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
@@ -112,8 +126,8 @@ class Product(BaseModel):
                 value = float(cleaned)
             except ValueError:
                 raise ValueError(f"expected a number, got {value.strip()[:40]!r}") from None
-        if isinstance(value, (int, float)) and not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {value!r}")
+        if isinstance(value, (int, float)) and not _is_finite(value):
+            raise ValueError(f"expected a finite number, got {_shown(value)}")
         return value
 
     @field_validator("review_count", mode="before")
@@ -123,9 +137,14 @@ class Product(BaseModel):
             return None
         if isinstance(value, str):
             try:
-                return int(float(value.strip().replace(",", "")))
+                value = float(value.strip().replace(",", ""))
             except ValueError:
                 raise ValueError(f"expected a whole number, got {value.strip()[:40]!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite whole number, got {value!r}")
+            return int(value)
+        if isinstance(value, (int, float)) and not _is_finite(value):
+            raise ValueError(f"expected a finite whole number, got {_shown(value)}")
         return value
 
     @field_validator("in_stock", mode="before")
@@ -150,7 +169,7 @@ class Product(BaseModel):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # a 5,000-digit number, or nested too deep
                 raise ValueError("attributes must be a JSON object") from None
         if not isinstance(value, dict):
             raise ValueError(f"attributes must be an object, got {type(value).__name__}")
@@ -230,7 +249,7 @@ def product_from_row(row: dict[str, Any]) -> tuple[Product, list[str]]:
         elif isinstance(attributes, str) and attributes.strip():
             try:
                 parsed = json.loads(attributes)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 parsed = None
             if isinstance(parsed, dict):
                 merged.update(parsed)

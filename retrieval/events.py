@@ -28,6 +28,10 @@ POSITIVE = ("click", "like", "add_to_cart", "purchase")
 
 MAX_ID_CHARS = 200
 MAX_REQUEST_CHARS = 2_000
+# Without an event_id, a reaction repeated this soon (same type, product, session and
+# shopper) is the same reaction sent twice: a double click, a retried request. Impressions
+# are written by the server once per showing, so they are not windowed.
+REPEAT_WINDOW_S = 30.0
 MAX_FEATURES = 200
 # One shopper's (or anonymous session's) most impressions on one product in product_stats.
 MAX_SHOPPER_IMPRESSIONS = 3.0
@@ -207,6 +211,9 @@ class EventStore:
         report = RecordReport()
         with self._lock, self._db:
             for row in rows:
+                if self._repeated(row):
+                    report.duplicates += 1
+                    continue
                 cursor = self._db.execute(
                     "INSERT INTO events (event_id, type, product_id, session_id, shopper_id, ts,"
                     " position, features, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -219,13 +226,35 @@ class EventStore:
                     report.duplicates += 1
         return report
 
-    def delete_shopper(self, shopper_id: str) -> int:
-        """Erase a shopper's events, with the anonymous events of sessions they signed in to.
+    def _repeated(self, row: tuple) -> bool:
+        event_id, kind, product_id, session_id, shopper_id, ts = row[:6]
+        if event_id is not None or kind == "impression":
+            return False
+        return (
+            self._db.execute(
+                "SELECT 1 FROM events WHERE event_id IS NULL AND type = ? AND product_id = ?"
+                " AND session_id = ? AND IFNULL(shopper_id, '') = IFNULL(?, '')"
+                " AND ts BETWEEN ? AND ? LIMIT 1",
+                (kind, product_id, session_id, shopper_id, ts - REPEAT_WINDOW_S,
+                 ts + REPEAT_WINDOW_S),
+            ).fetchone()
+            is not None
+        )  # fmt: skip
+
+    def delete_shopper(self, shopper_id: str, session_ids: Sequence[str] = ()) -> int:
+        """Erase a shopper's events, with the anonymous events of sessions they signed in to
+        and of `session_ids` (the sessions they owned, from the session store).
 
         Returns how many events were removed.
         """
         with self._lock:
             with self._db:
+                owned = sum(
+                    self._db.execute(
+                        "DELETE FROM events WHERE session_id = ?", (session_id,)
+                    ).rowcount
+                    for session_id in session_ids
+                )
                 anonymous = self._db.execute(
                     "DELETE FROM events WHERE shopper_id IS NULL AND session_id IN"
                     " (SELECT DISTINCT session_id FROM events WHERE shopper_id = ?)",
@@ -236,7 +265,7 @@ class EventStore:
                 ).rowcount
             # Old copies of the pages live on in the WAL until a checkpoint.
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return anonymous + signed_in
+        return owned + anonymous + signed_in
 
     # -- reading -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ list values mean "any of".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -19,6 +20,26 @@ def slot_values(value: str | list[str] | None) -> list[str]:
         return []
     values = value if isinstance(value, list) else [value]
     return sorted({v.strip().lower() for v in values if v and v.strip()})
+
+
+def check_finite(name: str, value: float | None) -> None:
+    """Refuse `inf`, `-inf` and `nan` (and integers too large for a float) as a filter bound.
+
+    Chroma rejects such a `where` clause mid-search ("Invalid where clause") and SQLite binds
+    NaN as NULL, so the two recall systems would fail or disagree; the request is refused
+    up front instead, naming the value.
+    """
+    if value is None:
+        return
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = False
+    except TypeError:
+        raise ValueError(f"{name} must be a number, but got {value!r}") from None
+    if not finite:
+        shown = value if isinstance(value, float) else "an integer too large for a float"
+        raise ValueError(f"{name} must be a finite number, but got {shown}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +56,8 @@ class ProductFilters:
     def __post_init__(self) -> None:
         for name in ("category", "brand", "colour", "size"):
             object.__setattr__(self, name, slot_values(getattr(self, name)))
+        for name in ("price_min", "price_max", "rating_min"):
+            check_finite(name, getattr(self, name))
         if (
             self.price_min is not None
             and self.price_max is not None

@@ -197,6 +197,12 @@ def _jsonl_rows(counter: ByteCounter) -> Iterator[tuple[int, dict[str, Any] | No
         except json.JSONDecodeError as exc:
             yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
             continue
+        except ValueError:  # Python refuses to read integers of over 4,300 digits
+            yield number, None, "not valid JSON (a number with too many digits)"
+            continue
+        except RecursionError:
+            yield number, None, "not valid JSON (nested too deeply)"
+            continue
         if not isinstance(row, dict):
             yield number, None, f"expected a JSON object, got {type(row).__name__}"
             continue

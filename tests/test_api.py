@@ -164,10 +164,12 @@ def test_a_session_of_another_shopper_is_refused(open_client):
     assert open_client.post("/v1/chat", json=mine).status_code == 200
 
     intruder = open_client.post("/v1/chat", json={**mine, "shopper_id": "bob"})
-    assert intruder.status_code == 403
+    assert intruder.status_code == 404
+    assert intruder.json() == {"detail": "no session 'ann-1'"}
     streamed = open_client.post("/v1/chat/stream", json={**mine, "shopper_id": "bob"})
-    assert streamed.status_code == 403
-    assert open_client.get("/v1/sessions/ann-1", params={"shopper_id": "bob"}).status_code == 403
+    assert streamed.status_code == 404
+    assert open_client.get("/v1/sessions/ann-1", params={"shopper_id": "bob"}).status_code == 404
+    assert open_client.get("/v1/sessions/ann-1").status_code == 404
     assert open_client.get("/v1/sessions/ann-1", params={"shopper_id": "ann"}).status_code == 200
 
 

@@ -168,8 +168,8 @@ def event(content: Any = "red running shoes", *, status: str = "pending", **chan
 
 
 def post(client: TestClient, body: Any, token: str | None = TOKEN):
-    params = {} if token is None else {"token": token}
-    return client.post(WEBHOOK_PATH, params=params, json=body)
+    headers = {} if token is None else {"X-Shopbot-Webhook-Token": token}
+    return client.post(WEBHOOK_PATH, headers=headers, json=body)
 
 
 def search_for_red_shoes(assistant, monkeypatch):
@@ -259,9 +259,8 @@ def test_a_half_configured_integration_says_what_is_missing(settings, answers):
 def test_a_body_that_is_not_json_is_a_400(client, chatwoot, answers):
     response = client.post(
         WEBHOOK_PATH,
-        params={"token": TOKEN},
         content=b'{"event": "message_created",',
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "X-Shopbot-Webhook-Token": TOKEN},
     )
     assert response.status_code == 400
     assert response.json()["detail"].startswith("body is not JSON")
