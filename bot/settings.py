@@ -25,6 +25,10 @@ from pydantic_settings import (
 
 from bot.errors import ConfigError
 
+# The LoRA adapter the repository ships (package data of `finetune`, which trains it),
+# found by path so that settings need not import the training code.
+DEFAULT_ADAPTER = Path(__file__).resolve().parents[1] / "finetune" / "adapters" / "default"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHOPBOT_", extra="forbid")
@@ -181,8 +185,6 @@ class Settings(BaseSettings):
         if self.lm_adapter == "none":
             return None
         if self.lm_adapter == "default":
-            from finetune import DEFAULT_ADAPTER
-
             return DEFAULT_ADAPTER if self.lm_model == "default" else None
         return Path(self.lm_adapter)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from retrieval.errors import CatalogFileError
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from retrieval.config import CatalogSettings
     from retrieval.embeddings import Embedder
     from retrieval.index import CatalogIndex
 
@@ -122,7 +122,7 @@ def score_system(
 
 
 def evaluate_retrieval(
-    settings: Settings,
+    settings: CatalogSettings,
     catalog_path: Path,
     queries_path: Path,
     qrels_path: Path,

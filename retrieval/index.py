@@ -33,7 +33,7 @@ from retrieval.search import ProductHit, ProductSearch, System
 from retrieval.store import VectorIndex, chroma_client
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from retrieval.config import CatalogSettings
 
 
 class CatalogIndex:
@@ -74,7 +74,7 @@ class CatalogIndex:
     @classmethod
     def open(
         cls,
-        settings: Settings,
+        settings: CatalogSettings,
         *,
         embedder: Embedder | None = None,
         client: object | None = None,
@@ -286,7 +286,7 @@ class CatalogIndex:
         return self.scorer.rank(candidates, request, profile, k=k, explore=explore)
 
 
-def open_embedder(settings: Settings) -> Embedder:
+def open_embedder(settings: CatalogSettings) -> Embedder:
     """The configured embedding model, with its vector cache and ONNX copy in the data dir."""
     data_dir = Path(settings.data_dir)
     return Embedder(
