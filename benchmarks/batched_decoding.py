@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.generation import Decoder, LMPass, feed_together  # noqa: E402
-from bot.lm import load_lm  # noqa: E402
+from bot.lm.decoding import Decoder, LMPass, feed_together  # noqa: E402
+from bot.lm.loading import load_lm  # noqa: E402
 from finetune import DEFAULT_ADAPTER  # noqa: E402
 
 

@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    from bot.dialogue import Assistant
+    from bot.dialogue.engine import Assistant
     from bot.settings import load_settings
     from bot.shop import Shop
     from finetune.shopping_requests import generate_shopping_turns
@@ -62,7 +62,7 @@ def main() -> None:
         shop = Shop(settings)
         shop.ensure_demo_catalog()
         lm_dir = Path(".shopbot").resolve()
-        from bot.lm import load_lm
+        from bot.lm.loading import load_lm
 
         lm = load_lm(data_dir=lm_dir, adapter=settings.adapter_path)
         assistant = Assistant.open(settings, shop, lm=lm)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-CATALOG_BODY_FACTOR = 50  # bot.server's allowance for catalog uploads
+CATALOG_BODY_FACTOR = 50  # bot.channels.http's allowance for catalog uploads
 DEFAULT_MAX_BODY_BYTES = 64_000
 
 

@@ -27,7 +27,7 @@ OUT = Path(__file__).resolve().parent / "out"
 def validation_rows(seed: int = 0) -> list[dict]:
     from transformers import AutoTokenizer
 
-    from bot.lm import resolve_model
+    from bot.lm.loading import resolve_model
     from finetune.dataset import build_dataset
     from retrieval.demo.catalog import generate_catalog
     from retrieval.policies import load_policy_docs
@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="Score a random N rows only.")
     args = parser.parse_args()
 
-    from bot.intent_parser import IntentParser, SlotVocabulary
-    from bot.lm import load_lm
+    from bot.lm.loading import load_lm
+    from bot.nlu.parser import IntentParser, SlotVocabulary
     from finetune import DEFAULT_ADAPTER
     from finetune.dataset import SHARED_DATA
     from finetune.evaluate import evaluate_intents

@@ -32,9 +32,9 @@ def main() -> None:
 
     import torch
 
-    from bot.chat_model import LocalChatModel
-    from bot.intent_parser import IntentParser, SlotVocabulary
-    from bot.lm import load_lm
+    from bot.lm.chat_model import LocalChatModel, timings_of
+    from bot.lm.loading import load_lm
+    from bot.nlu.parser import IntentParser, SlotVocabulary
     from bot.prompts import chat_prompt
     from finetune import DEFAULT_ADAPTER
     from finetune.reply_examples import generate_reply_examples
@@ -65,14 +65,15 @@ def main() -> None:
                                reuse_prefix=drafts)  # fmt: skip
         decode, overall, tokens = [], [], []
         for row in replies:
-            model.invoke(
+            written = model.invoke(
                 chat_prompt("reply").format_messages(
                     store="Shopbot Demo Store", facts=row["facts"], message=row["message"]
                 )
             )
-            decode.append(model.last_stats["decode_tokens_per_s"])
-            overall.append(model.last_stats["tokens_per_s"])
-            tokens.append(model.last_stats["new_tokens"])
+            stats = timings_of(written)
+            decode.append(stats["decode_tokens_per_s"])
+            overall.append(stats["tokens_per_s"])
+            tokens.append(stats["new_tokens"])
         results[variant] = {
             "parse_ms_p50": round(statistics.median(parse_ms), 1),
             "parse_ms_p95": round(sorted(parse_ms)[int(0.95 * (len(parse_ms) - 1))], 1),

@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.dialogue import catalog_match, searched_anyway  # noqa: E402
-from bot.intent_parser import IntentParser, SlotVocabulary  # noqa: E402
-from bot.intent_schema import SHOPPING_INTENTS  # noqa: E402
-from bot.lm import load_lm  # noqa: E402
+from bot.dialogue.engine import searched_anyway  # noqa: E402
+from bot.lm.loading import load_lm  # noqa: E402
+from bot.nlu.parser import IntentParser, SlotVocabulary  # noqa: E402
+from bot.nlu.schema import SHOPPING_INTENTS  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.shop import Shop  # noqa: E402
 from finetune import DEFAULT_ADAPTER  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
         searched[name] = {"off": [], "on": []}
         for text in texts:
             parse = intents.parse(text)
-            match = catalog_match(shop, text)
+            match = shop.nearest_match(text)
             for label, rule in (("off", off), ("on", settings)):
                 is_search = parse.intent in SHOPPING_INTENTS or searched_anyway(parse, match, rule)
                 if is_search:

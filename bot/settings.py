@@ -25,6 +25,13 @@ from pydantic_settings import (
 
 from bot.errors import ConfigError
 
+# Ids a client may give (sessions, shoppers): no slashes, no leading dot, at most 128.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+# The longest message any channel accepts (the parser reads its first 400 characters).
+MAX_MESSAGE_CHARS = 4000
+# The longest search query (REST, the page's Browse tab).
+MAX_QUERY_CHARS = 1000
+
 # The LoRA adapter the repository ships (package data of `finetune`, which trains it),
 # found by path so that settings need not import the training code.
 DEFAULT_ADAPTER = Path(__file__).resolve().parents[1] / "finetune" / "adapters" / "default"

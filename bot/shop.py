@@ -1,7 +1,7 @@
 """A running shop: the catalog, the feedback store and the scorer's learning, opened once.
 
-The web app, the page and (later) the chat turn call these methods; they hold no logic of
-their own.
+The one door from `bot/` into `retrieval/`: the dialogue, the page and the REST routes call
+these methods and hold no retrieval logic of their own.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import threading
 import time
 from pathlib import Path
 
-from bot.orders import OrderStore
 from bot.settings import Settings
+from bot.stores.orders import OrderStore
+from retrieval.catalog import Product
 from retrieval.events import POSITIVE, EventStore, FeedbackEvent
 from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
+from retrieval.ingest import IngestReport
 from retrieval.learning import WeightStore, pairwise_step
+from retrieval.policies import PolicyDoc
+from retrieval.policy_index import PolicyHit
 from retrieval.profile import ShopperProfile, build_profile
 from retrieval.ranking import RankedProduct, RankRequest, checked_weights
 
@@ -78,6 +82,47 @@ class Shop:
                 ]
             )
         return ranked
+
+    def open_stores(self) -> None:
+        """Load the embedding model and open the feedback store (it loads the learnt click
+        rates) now, so the first shopper does not wait for them."""
+        self.catalog.embedder.load()
+        self.events.count()
+
+    def product_count(self) -> int:
+        return self.catalog.count()
+
+    def categories(self) -> list[str]:
+        """The catalog's categories, for a filter menu."""
+        return self.catalog.records.categories()
+
+    def ingest(self, path: Path) -> IngestReport:
+        """Add or update the products of a CSV or JSONL file (see `CatalogIndex.ingest`)."""
+        return self.catalog.ingest(path)
+
+    def product(self, product_id: str) -> Product | None:
+        return self.products([product_id]).get(product_id)
+
+    def products(self, ids: list[str]) -> dict[str, Product]:
+        """The records of these products that the catalog holds, by id."""
+        return self.catalog.records.get_many(ids)
+
+    def nearest_match(self, text: str) -> float:
+        """How close `text` is to its nearest product (cosine of the dense recall)."""
+        hits = self.catalog.search(text, k=1, system="dense")
+        return (hits[0].dense_score or 0.0) if hits else 0.0
+
+    def policy_hits(self, text: str, k: int) -> list[PolicyHit]:
+        """The `k` policy sections closest to a question, with their scores."""
+        return self.catalog.policies.search(text, k)
+
+    def policy_sections(self, text: str, k: int) -> list[PolicyDoc]:
+        """The `k` policy sections closest to a question."""
+        return [hit.doc for hit in self.policy_hits(text, k)]
+
+    def slot_values(self) -> dict[str, set[str]]:
+        """The catalog's brands, categories, colours, ... (what slots can be checked against)."""
+        return self.catalog.records.slot_values()
 
     @property
     def events(self) -> EventStore:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.intent_parser import context_line
-from bot.intent_schema import EMAIL, clean_slots, format_parse
+from bot.nlu.parser import context_line
+from bot.nlu.schema import EMAIL, clean_slots, format_parse
 from bot.prompts import render_chat_text
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

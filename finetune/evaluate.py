@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.intent_schema import INTENTS, SHOPPING_INTENTS, clean_slots, merge_slots
+from bot.nlu.schema import INTENTS, SHOPPING_INTENTS, clean_slots, merge_slots
 
 
 def read_labelled_rows(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:

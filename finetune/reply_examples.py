@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from bot.grounding import policy_facts, product_facts
+from bot.dialogue.grounding import policy_facts, product_facts
+from bot.dialogue.writer import plural
 from bot.prompts import render_chat_text
-from bot.replies import plural
 
 STORE_NAME = "Shopbot Demo Store"
 

@@ -22,7 +22,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from bot.intent_schema import clean_slots, merge_slots
+from bot.nlu.schema import clean_slots, merge_slots
 from retrieval.catalog import Product
 from retrieval.demo.product_types import product_type
 from retrieval.demo.shopper_words import (

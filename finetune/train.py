@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bot.generation import end_of_turn_id
-from bot.lm import DEFAULT_LM, resolve_model
+from bot.lm.decoding import end_of_turn_id
+from bot.lm.loading import DEFAULT_LM, resolve_model
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

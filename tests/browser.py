@@ -66,7 +66,7 @@ def serve_app(app: Any, *, timeout: float = 60.0) -> Iterator[str]:
     """
     import uvicorn
 
-    from bot.server import server_config
+    from bot.app import server_config
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -117,7 +117,7 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from bot.lm import default_gguf_path
+    from bot.lm.loading import default_gguf_path
 
     gguf = default_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -142,7 +142,7 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_lm(tiny_lm_dir: Path):
-    from bot.lm import load_lm
+    from bot.lm.loading import load_lm
 
     return load_lm(str(tiny_lm_dir), dtype="float32", device="cpu")
 
@@ -150,7 +150,7 @@ def tiny_lm(tiny_lm_dir: Path):
 @pytest.fixture(scope="session")
 def default_lm(tmp_path_factory: pytest.TempPathFactory):
     """The real default LM with the shipped adapter (converted once per test session)."""
-    from bot.lm import load_lm
+    from bot.lm.loading import load_lm
     from finetune import DEFAULT_ADAPTER
 
     return load_lm(data_dir=tmp_path_factory.mktemp("lm-cache"), adapter=DEFAULT_ADAPTER)
@@ -159,7 +159,7 @@ def default_lm(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def assistant(settings, shop, tiny_lm):
     """The chat assistant on the tiny LM, over the test module's own `shop` fixture."""
-    from bot.dialogue import Assistant
+    from bot.dialogue.engine import Assistant
 
     opened = Assistant.open(settings, shop, lm=tiny_lm)
     yield opened

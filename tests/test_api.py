@@ -8,8 +8,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.chat_service import ChatService
-from bot.server import create_app
+from bot.app import create_app
+from bot.dialogue.service import ChatService
 from bot.shop import Shop
 from retrieval.index import CatalogIndex
 from retrieval.policies import load_policy_docs
@@ -243,8 +243,8 @@ def test_replies_written_at_once_equal_replies_written_one_by_one(
 ):
     """Three searches at once: their decoding passes run as batches, and every reply is the
     one the same search gets alone (the tiny model runs in fp32, so batching is exact)."""
-    from bot.generation import feed_together
-    from bot.intent_parser import Parse
+    from bot.lm.decoding import feed_together
+    from bot.nlu.parser import Parse
 
     catalog = CatalogIndex.open(settings, embedder=embedder)
     catalog.ingest_products(PRODUCTS)
@@ -256,7 +256,7 @@ def test_replies_written_at_once_equal_replies_written_one_by_one(
         batches.append(len(passes))
         feed_together(passes)
 
-    monkeypatch.setattr("bot.chat_service.feed_together", counting)
+    monkeypatch.setattr("bot.dialogue.service.feed_together", counting)
 
     def service() -> ChatService:
         chats = ChatService(settings, shop, lm=tiny_lm)
@@ -282,3 +282,58 @@ def test_replies_written_at_once_equal_replies_written_one_by_one(
 
     assert replies == expected
     assert max(batches) > 1
+
+
+def test_two_messages_to_one_session_at_once_are_applied_in_order(
+    settings, embedder, tiny_lm, monkeypatch
+):
+    """A search and its refinement sent at once, through REST and the OpenAI route: the
+    second turn starts from the first one's saved slots, whichever channel it came by."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.nlu.parser import Parse
+
+    slots = {"red running shoes": {"query": "running shoes", "colour": "red"}}
+    slots["under $100"] = {"price_max": 100.0}
+
+    with make_client(settings, embedder, tiny_lm) as client:
+        chats = client.app.state.chats
+        monkeypatch.setattr(
+            chats.open().parser,
+            "parse",
+            lambda text, context=None: Parse("search_products", dict(slots[text]), 0.9),
+        )
+        first = chats.stream("red running shoes", "both-1")  # queued in this order
+        second = chats.stream("under $100", "both-1")
+        replies = [[e for e in events if e["type"] == "reply"][0] for events in (first, second)]
+        assert replies[1]["slots"] == {
+            "query": "running shoes",
+            "colour": "red",
+            "price_max": 100.0,
+        }
+
+        def rest(text):
+            return client.post("/v1/chat", json={"session_id": "both-2", "message": text})
+
+        def openai(text):
+            request = {"messages": [{"role": "user", "content": text}], "user": "both-2"}
+            return client.post("/v1/chat/completions", json=request)
+
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(rest, "red running shoes"), pool.submit(openai, "under $100")]
+            assert [future.result().status_code for future in done] == [200, 200]
+        turns = client.get("/v1/sessions/both-2").json()["turns"]
+        state = chats.sessions.state("both-2").slots
+    assert sorted(turn["message"] for turn in turns) == ["red running shoes", "under $100"]
+    assert state == {"query": "running shoes", "colour": "red", "price_max": 100.0}
+
+
+def test_the_chat_reply_is_one_typed_model_in_the_api_docs(open_client):
+    schema = open_client.get("/openapi.json").json()
+    ok = schema["paths"]["/v1/chat"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/Reply")
+    fields = schema["components"]["schemas"]["Reply"]["properties"]
+    assert {"reply", "products", "citations", "comparison", "handoff", "session_id"} <= set(fields)
+    reply = open_client.post("/v1/chat", json={"message": "red shoes"}).json()
+    assert set(reply) == set(fields)
+    assert all(isinstance(p["score"], float) and p["image_url"] for p in reply["products"])

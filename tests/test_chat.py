@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from bot.dialogue import Assistant
-from bot.intent_schema import INTENTS
+from bot.dialogue.engine import Assistant
+from bot.nlu.schema import INTENTS
 from bot.shop import Shop
 from retrieval.catalog import Product
 from retrieval.policies import load_policy_docs
@@ -82,7 +82,7 @@ def test_turn_json_has_the_contract_fields_and_is_logged(assistant):
 
 def test_replies_stream_in_pieces_that_add_up_to_the_reply(assistant):
     turn = assistant.start_turn("shoes", session_id="s2")
-    pieces = list(turn.stream())
+    pieces = list(assistant.stream_reply(turn))
     assert "".join(pieces).strip() == turn.reply
     assert_grounded(turn)
 

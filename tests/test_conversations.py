@@ -10,10 +10,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.chat_service import ChatService
-from bot.orders import Order, OrderItem
-from bot.server import create_app
+from bot.app import create_app
+from bot.dialogue.service import ChatService
 from bot.shop import Shop
+from bot.stores.orders import Order, OrderItem
 from retrieval.policies import load_policy_docs
 from tests.test_chat import PRODUCTS
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.dialogue import Assistant, UnknownSession, is_angry
-from bot.intent_parser import Parse
-from bot.order_desk import looks_like_address, only_details
-from bot.orders import Order, OrderItem
-from bot.sessions import SessionStore
+from bot.dialogue.engine import Assistant
+from bot.dialogue.mood import is_angry
+from bot.dialogue.order_desk import looks_like_address, only_details
+from bot.nlu.parser import Parse
 from bot.shop import Shop
+from bot.stores.orders import Order, OrderItem
+from bot.stores.sessions import SessionStore, UnknownSession
 from retrieval.catalog import Product
 from retrieval.policies import load_policy_docs
 
@@ -201,7 +202,7 @@ def test_asking_for_a_person_hands_over_and_the_bot_goes_quiet(say, assistant):
     assert turn.route == "handoff" and turn.handoff and turn.reply
     silent = say("hello? anyone?", "greeting")
     assert (silent.route, silent.reply, silent.handoff) == ("handed_off", "", True)
-    assert list(assistant.start_turn("still there?", "s1").stream()) == []
+    assert list(assistant.stream_reply(assistant.start_turn("still there?", "s1"))) == []
     history = assistant.sessions.history("s1")
     assert [t["message"] for t in history][-2:] == ["hello? anyone?", "still there?"]
     assert assistant.sessions.handed_off()[0]["reason"] == "asked"
@@ -372,7 +373,7 @@ def test_a_search_reply_opens_at_once_with_a_lead_the_lm_goes_on_from(assistant,
     parse = Parse("search_products", {"query": "running shoes"}, 0.95)
     monkeypatch.setattr(assistant.parser, "parse", lambda text, context=None: parse)
     turn = assistant.start_turn("running shoes", session_id="lead1")
-    pieces = turn.stream()
+    pieces = assistant.stream_reply(turn)
 
     assert next(pieces) == "Here are some running shoes you might like. "
     rest = "".join(pieces)

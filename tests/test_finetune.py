@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 
 import finetune.train as training
 from bot.cli import main
-from bot.lm import load_lm
+from bot.lm.loading import load_lm
 from finetune.dataset import DatasetSizes, build_dataset, read_jsonl
 from finetune.train import TrainConfig, train
 from retrieval.demo.catalog import generate_catalog

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bot.dialogue import Assistant
-from bot.helpdesk import WEBHOOK_PATH, chatwoot_router, format_reply
-from bot.intent_parser import Parse
+from bot.channels.chatwoot import WEBHOOK_PATH, chatwoot_router, format_reply
+from bot.dialogue.engine import Assistant
+from bot.nlu.parser import Parse
 from bot.shop import Shop
 from retrieval.catalog import Product
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from bot.chat_model import LocalChatModel
-from bot.generation import Decoder, PromptPrefix
-from bot.grounding import ground_reply, product_facts
-from bot.intent_parser import IntentParser, SlotVocabulary, clean_message
-from bot.intent_schema import INTENTS, clean_slots, format_parse, merge_slots, read_parse
-from bot.lm import LanguageModelError, load_lm
-from bot.parse_drafting import ParseDrafter, guess_slots
+from bot.dialogue.grounding import ground_reply, product_facts
+from bot.dialogue.writer import ReplyWriter, product_kind
+from bot.lm.chat_model import LocalChatModel, timings_of
+from bot.lm.decoding import Decoder, PromptPrefix
+from bot.lm.loading import LanguageModelError, load_lm
+from bot.nlu.drafting import ParseDrafter, guess_slots
+from bot.nlu.parser import IntentParser, SlotVocabulary, clean_message
+from bot.nlu.schema import INTENTS, clean_slots, format_parse, merge_slots, read_parse
 from bot.prompts import PromptError, render_messages
-from bot.replies import ReplyWriter, product_kind
 from retrieval.catalog import Product
 
 SHOES = Product(id="P1", title="Fleetfoot Trail Runner 2", brand="Fleetfoot", price=89.0,
@@ -93,7 +93,8 @@ def test_local_chat_model_streams_bounded_text(tiny_lm):
     model = LocalChatModel(lm=tiny_lm, max_new_tokens=12)
     chunks = list(model.stream("hello"))
     assert chunks and all(isinstance(c.content, str) for c in chunks)
-    assert model.last_stats["new_tokens"] <= 12
+    stats = next(timings for chunk in chunks if (timings := timings_of(chunk)))
+    assert 0 < stats["new_tokens"] <= 12
 
 
 def test_grounding_resolves_references_and_drops_unsupported_claims():
@@ -268,7 +269,7 @@ def test_real_parses_are_the_same_with_fewer_passes(default_lm):
 def test_int8_decoding_weights_give_the_bf16_model_s_predictions(tiny_lm_dir):
     import torch
 
-    from bot.int8_decode import HybridLinear
+    from bot.lm.int8 import HybridLinear
 
     bf16 = load_lm(str(tiny_lm_dir), dtype="bfloat16", device="cpu")
     int8 = load_lm(str(tiny_lm_dir), dtype="int8", device="cpu")
@@ -312,9 +313,10 @@ def test_replies_are_the_same_when_the_shared_system_prompt_is_cached(tiny_lm):
     for question in questions:
         fresh = LocalChatModel(lm=tiny_lm, max_new_tokens=10)
         expected = "".join(c.content for c in fresh.stream([system, HumanMessage(question)]))
-        got = "".join(c.content for c in cached.stream([system, HumanMessage(question)]))
-        assert got == expected
-    assert cached.last_stats["prompt_tokens"] > 40
+        chunks = list(cached.stream([system, HumanMessage(question)]))
+        assert "".join(c.content for c in chunks) == expected
+        stats = next(timings for chunk in chunks if (timings := timings_of(chunk)))
+        assert stats["prompt_tokens"] > 40
 
 
 def test_a_search_lead_names_what_the_first_products_are():
@@ -329,7 +331,7 @@ def test_a_search_lead_names_what_the_first_products_are():
 
 
 def test_streams_decoded_in_one_batch_match_streams_decoded_alone(tiny_lm):
-    from bot.generation import LMPass, feed_together
+    from bot.lm.decoding import LMPass, feed_together
 
     encode = tiny_lm.tokenizer.encode
     prompts = [encode("red shoes " * n + "and boots", add_special_tokens=False) for n in (3, 7, 12)]

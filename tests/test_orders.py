@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from bot.intent_schema import clean_slot
-from bot.orders import (
+from bot.nlu.schema import clean_slot
+from bot.shop import Shop
+from bot.stores.orders import (
     Order,
     OrderError,
     OrderItem,
@@ -17,7 +18,6 @@ from bot.orders import (
     find_order_number,
     generate_demo_orders,
 )
-from bot.shop import Shop
 from retrieval.demo.catalog import generate_catalog
 
 NOW = 1_760_000_000.0

@@ -21,8 +21,8 @@ from browser import (
     serve_app,
 )
 
-from bot.chat_service import ChatService
-from bot.server import create_app
+from bot.app import create_app
+from bot.dialogue.service import ChatService
 from bot.shop import Shop
 from retrieval.policies import load_policy_docs
 from tests.test_chat import PRODUCTS

@@ -17,12 +17,12 @@ from browser import serve_app
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from bot.access import RateLimiter
-from bot.chat_service import ChatService
+from bot.app import create_app
+from bot.channels.access import RateLimiter
 from bot.cli import main
-from bot.intent_parser import Parse
-from bot.intent_schema import EMAIL
-from bot.server import create_app
+from bot.dialogue.service import ChatService
+from bot.nlu.parser import Parse
+from bot.redact import EMAIL
 from bot.shop import Shop
 from retrieval.index import CatalogIndex
 from retrieval.policies import load_policy_docs

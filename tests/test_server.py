@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.server import create_app
+from bot.app import create_app
 from bot.shop import Shop
 from retrieval.index import CatalogIndex
 

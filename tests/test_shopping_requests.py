@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 import finetune.shopping_requests as shopping_requests
-from bot.intent_schema import INTENTS, SORTS, clean_slots
+from bot.nlu.schema import INTENTS, SORTS, clean_slots
 from finetune.shopping_requests import generate_shopping_turns, merge_slots
 from retrieval.demo.catalog import generate_catalog
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessageChunk
 
-from bot.grounding import ground_reply, plain_text, resolve_references
+from bot.dialogue.grounding import ground_reply, plain_text, resolve_references
+from bot.dialogue.writer import ReplyWriter, product_kind, record_reply
 from bot.prompts import canned_replies, render
-from bot.replies import ReplyWriter, product_kind, record_reply
 from retrieval.catalog import Product
 from retrieval.policies import PolicyDoc
 

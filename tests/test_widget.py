@@ -24,10 +24,10 @@ from browser import (
 from browser import serve_app as serve_app_in_thread
 from conftest import HashEmbedder
 
-from bot.server import create_app
+from bot.app import create_app
+from bot.channels.widget import DOCS_WIDGET_SRC, render_demo_page
 from bot.settings import load_settings
 from bot.shop import Shop
-from bot.widget import DOCS_WIDGET_SRC, render_demo_page
 from retrieval.embeddings import EmbeddingCache
 from retrieval.index import CatalogIndex
 

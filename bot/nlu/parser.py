@@ -1,7 +1,7 @@
 """Intent and slot parsing: a shopper's message (+ the conversation so far) -> a valid Parse.
 
 The LM (with the shipped LoRA adapter) writes one line, `intent | slot=value; ...`
-(`bot/intent_schema.py`). Decoding is constrained where it matters and checked after:
+(`bot/nlu/schema.py`). Decoding is constrained where it matters and checked after:
 
 1. The intent is decoded through a trie of the intent names, so it is always one of them;
    its probability under the model is the parse's confidence.
@@ -29,13 +29,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.generation import Decoder, PromptPrefix, TokenTrie, stop_token_ids
-from bot.intent_schema import EMAIL, INTENTS, PRICE_SLOTS, format_parse, read_parse
-from bot.lm import LoadedLM
-from bot.parse_drafting import ParseDrafter, guess_slots
+from bot.lm.decoding import Decoder, PromptPrefix, TokenTrie, stop_token_ids
+from bot.lm.loading import LoadedLM
+from bot.nlu.drafting import ParseDrafter, guess_slots
+from bot.nlu.schema import EMAIL, INTENTS, PRICE_SLOTS, format_parse, read_parse
 from bot.prompts import render_chat_text
 
-MAX_MESSAGE_CHARS = 400
+READ_MESSAGE_CHARS = 400  # what the parser and the turn read of a message
 MAX_SLOT_TOKENS = 40
 CHECKED_VALUE_SLOTS = ("category", "brand", "colour", "material")
 
@@ -86,7 +86,7 @@ class SlotVocabulary:
         return close[0] if close else None
 
 
-def clean_message(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
+def clean_message(text: Any, limit: int = READ_MESSAGE_CHARS) -> str:
     """Printable text only, whitespace collapsed, cut to `limit` characters."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")

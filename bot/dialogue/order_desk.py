@@ -6,23 +6,24 @@ answered from the order store with the templates of `prompts/orders.toml`, never
 An order is shown only to a session that has given its number and the e-mail on it; an
 unknown number and a wrong e-mail get the same reply. A request missing either waits in
 the session, so "it's 12345678" on the next turn completes it.
+
+The desk decides and acts on the order store; it does not write the session. `answer`
+returns an `OrderOutcome`, whose `context` the engine saves with the turn.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-from bot.grounding import money
-from bot.intent_parser import Parse
-from bot.intent_schema import EMAIL, HANDOFF_INTENTS
-from bot.orders import Order, OrderError, OrderStore, find_order_number, iso_date
+from bot.dialogue.grounding import money
+from bot.nlu.parser import Parse
+from bot.nlu.schema import EMAIL, HANDOFF_INTENTS
 from bot.prompts import prompt_table, render
-from bot.sessions import SessionState, SessionStore
 from bot.settings import Settings
-
-if TYPE_CHECKING:
-    from bot.dialogue import Turn
+from bot.stores.orders import Order, OrderError, OrderStore, find_order_number, iso_date
+from bot.stores.sessions import SessionState
 
 ORDER_INTENTS = (
     "track_order",
@@ -88,13 +89,26 @@ def order_values(order: Order, store: str) -> dict[str, Any]:
     }
 
 
+@dataclass
+class OrderOutcome:
+    """What an order turn comes to: its route ("order", "order_ask", "order_not_found"),
+    the reply, the parse with the order number filled in, the verified order shown (if
+    any), and the session's order context to save (`pending`, `verified_email`,
+    `current_order`)."""
+
+    route: str
+    reply: str
+    parse: Parse
+    order: Order | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
 class OrderDesk:
     """Answers a session's order requests; the dialogue hands it the turns about orders."""
 
-    def __init__(self, settings: Settings, orders: OrderStore, sessions: SessionStore) -> None:
+    def __init__(self, settings: Settings, orders: OrderStore) -> None:
         self.settings = settings
         self.orders = orders
-        self.sessions = sessions
         self.texts = prompt_table("orders.toml")
 
     def request(self, parse: Parse, text: str, session: SessionState) -> str | None:
@@ -130,43 +144,42 @@ class OrderDesk:
             return parse.intent
         return None
 
-    def answer(self, turn: Turn, session: SessionState, intent: str) -> None:
+    def answer(
+        self, parse: Parse, message: str, session: SessionState, intent: str
+    ) -> OrderOutcome:
         """Collect the order number and e-mail, check them against the order, then act."""
         texts, store = self.texts, self.settings.store_name
         pending = session.pending or {}
-        slots = dict(turn.parse.slots)
+        slots = dict(parse.slots)
         if pending.get("awaiting") == "address":
             order_id, email = pending.get("order_id"), session.verified_email
         else:
-            order_id = slots.get("order_id") or find_order_number(turn.message)
+            order_id = slots.get("order_id") or find_order_number(message)
             order_id = order_id or pending.get("order_id") or session.current_order
             email = slots.get("email") or pending.get("email") or session.verified_email
         if order_id:
             slots["order_id"] = order_id
-        turn.parse = Parse(intent, slots, turn.parse.confidence, turn.parse.raw)
-        save = self.sessions.save_order_context
+        parse = Parse(intent, slots, parse.confidence, parse.raw)
         if not order_id or not email:
-            turn.route = "order_ask"
             asked = {"intent": intent, "order_id": order_id, "email": email}
-            save(turn.session_id, pending={k: v for k, v in asked.items() if v})
-            turn.fixed_reply = render(
-                texts["ask_order_id" if not order_id else "ask_email"], store=store
-            )
-            return
+            reply = render(texts["ask_order_id" if not order_id else "ask_email"], store=store)
+            context = {"pending": {k: v for k, v in asked.items() if v}}
+            return OrderOutcome("order_ask", reply, parse, context=context)
         order = self.orders.find(order_id, email)
         if order is None:
-            turn.route = "order_not_found"
-            save(turn.session_id, pending={"intent": intent})
-            turn.fixed_reply = render(texts["not_found"], store=store)
-            return
-        save(turn.session_id, pending=None, verified_email=order.email, current_order=order.id)
-        turn.route = "order"
+            reply = render(texts["not_found"], store=store)
+            return OrderOutcome(
+                "order_not_found", reply, parse, context={"pending": {"intent": intent}}
+            )
+        verified = {"pending": None, "verified_email": order.email, "current_order": order.id}
         # Only a message that answers "what's the new address?" is taken as the address: the
         # request itself ("... of order 12345678 to 9 Elm Lane, Austin") holds other words.
-        address = turn.message if pending.get("awaiting") == "address" else None
-        turn.fixed_reply, turn.order = self._act(turn, intent, order, address)
+        address = message if pending.get("awaiting") == "address" else None
+        outcome = self._act(intent, order, address)
+        outcome.parse, outcome.context = parse, {**verified, **outcome.context}
+        return outcome
 
-    def _act(self, turn: Turn, intent: str, order: Order, address: str | None) -> tuple[str, Order]:
+    def _act(self, intent: str, order: Order, address: str | None) -> OrderOutcome:
         """Do what a verified order request asks; the reply and the order as it now is."""
         texts, orders, store = self.texts, self.orders, self.settings.store_name
         if intent == "track_order":
@@ -185,14 +198,13 @@ class OrderDesk:
                     result = None
                 if result is not None:
                     key, order = result.outcome, result.order
-                    return render(section[key], **order_values(order, store)), order
+                    return self._shown(render(section[key], **order_values(order, store)), order)
             if order.status == "processing":
-                turn.route = "order_ask"
-                self.sessions.save_order_context(
-                    turn.session_id,
-                    pending={"intent": intent, "order_id": order.id, "awaiting": "address"},
+                awaiting = {"intent": intent, "order_id": order.id, "awaiting": "address"}
+                reply = render(texts["ask_address"], **order_values(order, store))
+                return OrderOutcome(
+                    "order_ask", reply, Parse(intent), order, context={"pending": awaiting}
                 )
-                return render(texts["ask_address"], **order_values(order, store)), order
             key = "cancelled" if order.status == "cancelled" else "already_shipped"
         elif intent == "get_refund":
             result = orders.request_refund(order.id)
@@ -201,5 +213,9 @@ class OrderDesk:
             section = texts["track_refund"]
             key = "cancelled" if order.status == "cancelled" else order.refund_status
         else:  # check_invoice, get_invoice
-            return render(texts["invoice"], **order_values(order, store)), order
-        return render(section[key], **order_values(order, store)), order
+            return self._shown(render(texts["invoice"], **order_values(order, store)), order)
+        return self._shown(render(section[key], **order_values(order, store)), order)
+
+    @staticmethod
+    def _shown(reply: str, order: Order) -> OrderOutcome:
+        return OrderOutcome("order", reply, Parse("track_order"), order)

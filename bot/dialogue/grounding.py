@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from bot.intent_schema import EMAIL
-from bot.redact import ISO_DATE, PHONE, PHONE_DIGITS
+from bot.redact import EMAIL, ISO_DATE, PHONE, PHONE_DIGITS
 
 MAX_FACT_PRODUCTS = 5
 MAX_DESCRIPTION_CHARS = 160

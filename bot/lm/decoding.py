@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.lm import LoadedLM
+from bot.lm.loading import LoadedLM
 
 
 @dataclass

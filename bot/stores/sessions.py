@@ -7,7 +7,7 @@ products were liked).
 
 Beside the turns, one row per session holds what must outlive a turn and a restart: the
 caller that made it (`owner`: a key, a page visitor or the open local API; see
-`bot.access`) and the shopper it belongs to, which every read and turn checks; whether a
+`bot.channels.access`) and the shopper it belongs to, which every read and turn checks; whether a
 person has taken it over (handoff, until `release`), the count of consecutive turns the
 bot could not serve, the order request waiting for an order number or e-mail, and the
 e-mail and order this session has proved it owns.
@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.sqlite_file import open_database
+from bot.errors import ShopbotError
+from bot.settings import MAX_MESSAGE_CHARS
+from bot.stores.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -61,8 +64,9 @@ MIGRATIONS = (
     "UPDATE sessions SET owner = CASE WHEN session_id LIKE 'chatwoot-%'"
     " THEN 'helpdesk:chatwoot' ELSE 'unknown' END WHERE owner IS NULL",
 )
+# The owner of sessions made in-process (the CLI) or through the keyless local API.
+OPEN_OWNER = "open"
 ORDER_FIELDS = ("pending", "verified_email", "current_order")
-MAX_STORED_MESSAGE = 4000
 
 
 @dataclass
@@ -85,6 +89,44 @@ class SessionState:
 
     def previous(self) -> dict[str, Any] | None:
         return {"intent": self.intent, "slots": self.slots} if self.intent else None
+
+
+@dataclass
+class TurnRecord:
+    """A completed turn as the store keeps it (no e-mails, no card numbers: see the engine)."""
+
+    session_id: str
+    message: str
+    intent: str
+    slots: dict[str, Any]
+    state: dict[str, Any]
+    shown: list[str]
+    reply: str
+    route: str
+    shopper_id: str | None = None
+
+
+@dataclass
+class SessionChanges:
+    """What a turn changes in its session besides adding itself, saved with it."""
+
+    order_context: dict[str, Any] = field(default_factory=dict)  # of ORDER_FIELDS
+    hand_off: str | None = None  # why a person takes the conversation over
+    failed: bool | None = None  # one more turn not served (True), one served (False), neither
+
+
+class UnknownSession(ShopbotError):
+    """No session of this caller (and shopper) has this id (REST: 404). A session made by
+    another caller gets the same answer as one that does not exist."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r}")
+        self.session_id = session_id
+
+
+def new_session_id(prefix: str = "s-") -> str:
+    """A session id the server issues: 144 random bits, never derived from content."""
+    return prefix + secrets.token_urlsafe(18)
 
 
 class SessionStore:
@@ -164,17 +206,6 @@ class SessionStore:
             return False
         return row[1] is None or row[1] == shopper_id
 
-    def hand_off(self, session_id: str, reason: str) -> None:
-        """A person takes the conversation over; the bot stays silent until `release`."""
-        with self._lock:
-            self._ensure(session_id)
-            self._db.execute(
-                "UPDATE sessions SET handed_off_at = ?, handoff_reason = ?, failures = 0,"
-                " pending = NULL WHERE session_id = ? AND handed_off_at IS NULL",
-                (time.time(), reason, session_id),
-            )
-            self._db.commit()
-
     def release(self, session_id: str) -> bool:
         """Give the conversation back to the bot; True when it was handed off."""
         with self._lock:
@@ -196,75 +227,50 @@ class SessionStore:
         keys = ("session_id", "shopper_id", "handed_off_at", "reason")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def count_failure(self, session_id: str, failed: bool) -> int:
-        """Count one more turn the bot could not serve, or reset the count after one it
-        could; returns the count."""
-        with self._lock:
-            self._ensure(session_id)
-            self._db.execute(
-                "UPDATE sessions SET failures = CASE WHEN ? THEN failures + 1 ELSE 0 END"
-                " WHERE session_id = ?",
-                (failed, session_id),
-            )
-            self._db.commit()
-            return self._db.execute(
-                "SELECT failures FROM sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()[0]
-
-    def save_order_context(self, session_id: str, **values: Any) -> None:
-        """Set `pending` (a dict or None), `verified_email` or `current_order`."""
-        unknown = set(values) - set(ORDER_FIELDS)
+    def save_turn(self, turn: TurnRecord, changes: SessionChanges) -> None:
+        """Add a completed turn and apply what it changed in its session, in one
+        transaction: the next turn of the session sees all of it or none of it."""
+        unknown = set(changes.order_context) - set(ORDER_FIELDS)
         if unknown:
             raise ValueError(f"order context fields are {ORDER_FIELDS}, but got {sorted(unknown)}")
-        if "pending" in values and values["pending"] is not None:
-            values["pending"] = json.dumps(values["pending"])
-        if not values:
-            return
-        with self._lock:
-            self._ensure(session_id)
-            assignments = ", ".join(f"{name} = ?" for name in values)
-            self._db.execute(
-                f"UPDATE sessions SET {assignments} WHERE session_id = ?",
-                (*values.values(), session_id),
-            )
-            self._db.commit()
-
-    def _ensure(self, session_id: str) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO sessions (session_id, created) VALUES (?, ?)",
-            (session_id, time.time()),
-        )
-
-    def record_turn(
-        self,
-        session_id: str,
-        message: str,
-        intent: str,
-        slots: dict[str, Any],
-        state: dict[str, Any],
-        shown: list[str],
-        reply: str,
-        route: str,
-        shopper_id: str | None = None,
-    ) -> None:
-        with self._lock:
+        context = dict(changes.order_context)
+        if context.get("pending") is not None:
+            context["pending"] = json.dumps(context["pending"])
+        with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO turns (session_id, shopper_id, ts, message, intent, slots, state,"
                 " shown, reply, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session_id,
-                    shopper_id,
+                    turn.session_id,
+                    turn.shopper_id,
                     time.time(),
-                    message[:MAX_STORED_MESSAGE],
-                    intent,
-                    json.dumps(slots),
-                    json.dumps(state),
-                    json.dumps(shown),
-                    reply,
-                    route,
+                    turn.message[:MAX_MESSAGE_CHARS],
+                    turn.intent,
+                    json.dumps(turn.slots),
+                    json.dumps(turn.state),
+                    json.dumps(turn.shown),
+                    turn.reply,
+                    turn.route,
                 ),
             )
-            self._db.commit()
+            if context:
+                assignments = ", ".join(f"{name} = ?" for name in context)
+                self._db.execute(
+                    f"UPDATE sessions SET {assignments} WHERE session_id = ?",
+                    (*context.values(), turn.session_id),
+                )
+            if changes.failed is not None:
+                self._db.execute(
+                    "UPDATE sessions SET failures = CASE WHEN ? THEN failures + 1 ELSE 0 END"
+                    " WHERE session_id = ?",
+                    (changes.failed, turn.session_id),
+                )
+            if changes.hand_off:  # a person takes over; the bot stays silent until `release`
+                self._db.execute(
+                    "UPDATE sessions SET handed_off_at = ?, handoff_reason = ?, failures = 0,"
+                    " pending = NULL WHERE session_id = ? AND handed_off_at IS NULL",
+                    (time.time(), changes.hand_off, turn.session_id),
+                )
 
     def shopper_of(self, session_id: str) -> str | None:
         """The shopper a session belongs to (None: nobody has claimed it)."""

@@ -24,7 +24,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from bot.errors import ConfigError
-from bot.generation import Decoder, LMPass, PromptPrefix, TextStreamer, stop_token_ids
+from bot.lm.decoding import Decoder, LMPass, PromptPrefix, TextStreamer, stop_token_ids
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
@@ -38,7 +38,6 @@ class LocalChatModel(BaseChatModel):
     max_new_tokens: int = 96
     max_prompt_tokens: int = 1536
     draft_tokens: int = 6  # prompt-lookup draft length; 0 = plain greedy decoding
-    last_stats: dict[str, float] = {}
     continues_final_message: bool = True  # a trailing assistant message is continued
     reuse_prefix: bool = True  # copy in the cached KV of the opening prompts share
     _pending: LMPass | None = PrivateAttr(default=None)
@@ -113,13 +112,17 @@ class LocalChatModel(BaseChatModel):
                     run_manager.on_llm_new_token(piece)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         done = time.perf_counter()
-        self.last_stats = {
+        timings = {
             "prompt_tokens": len(prompt),
             "new_tokens": count,
             "prefill_ms": round((decoding - started) * 1000, 1),
             "decode_tokens_per_s": round(count / (done - decoding), 1) if done > decoding else 0.0,
             "tokens_per_s": round(count / (done - started), 1) if done > started else 0.0,
         }
+        # The stream's own figures travel with it, so concurrent replies never mix them up.
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata={"timings": timings})
+        )
 
     def _generate(
         self,
@@ -128,8 +131,18 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        chunks = list(self._stream(messages, stop, run_manager))
+        text = "".join(chunk.text for chunk in chunks)
+        message = AIMessage(content=text, response_metadata={"timings": timings_of(chunks[-1])})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def timings_of(chunk: Any) -> dict[str, float]:
+    """The figures a local reply stream reports in its last chunk (or a whole reply's
+    message): prompt and new tokens, prefill ms, tokens per second. {} for other models."""
+    message = getattr(chunk, "message", chunk)
+    metadata = getattr(message, "response_metadata", None) or {}
+    return dict(metadata.get("timings") or {})
 
 
 def remote_chat_model(url: str, model: str, api_key: str | None, max_tokens: int) -> Any:

@@ -7,7 +7,7 @@ Three kinds of caller, each an owner of the sessions it makes (see docs/security
   feedback; an admin key may do that and also change the catalog, read and release any
   conversation and delete a shopper's data.
 - `visitor:<id>`: a browser on the chat page or the widget, known by the credential the
-  server gave it (`bot.visitors`). Never a key: keys are secrets of the store's backends.
+  server gave it (`bot.channels.visitors`). Never a key: keys are secrets of the store's backends.
 - `open`: a `/v1` caller when no keys are configured (local use on 127.0.0.1; a public
   address refuses to start that way unless `allow_open_access` is set).
 
@@ -24,12 +24,14 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from fastapi import Header, Request
 
 from bot.settings import Settings
+from bot.stores.sessions import OPEN_OWNER
 
 Scope = Literal["chat", "admin"]
-OPEN_OWNER = "open"
 MAX_BUCKETS = 100_000  # beyond this many callers, idle buckets are pruned at once
 
 
@@ -117,6 +119,18 @@ class Access:
     def keys_required(self) -> bool:
         return bool(self.chat_keys or self.admin_keys)
 
+    def chat_caller(
+        self, request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Caller:
+        """A FastAPI dependency: the caller of a chat route."""
+        return self.check(authorization, client_address(request), "chat")
+
+    def admin_caller(
+        self, request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Caller:
+        """A FastAPI dependency: the caller of an admin route."""
+        return self.check(authorization, client_address(request), "admin")
+
     def check(self, authorization: str | None, client: str, scope: Scope) -> Caller:
         """The caller, after checking its key and rate. Raises AccessDenied."""
         key = _bearer(authorization)
@@ -135,6 +149,12 @@ class Access:
         owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
         self.limiter.take(owner)
         return Caller(owner, admin=admin)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the socket's, or what a trusted proxy said (see
+    `bot.channels.http`, which believes X-Forwarded-For only from `trusted_proxies`)."""
+    return request.client.host if request.client else "unknown"
 
 
 def is_loopback(host: str) -> bool:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.access import AccessDenied, RateLimiter
+from bot.channels.access import AccessDenied, RateLimiter
 
 COOKIE = "shopbot_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600

@@ -11,9 +11,12 @@ worker interleaves turns a step at a time (a step is the parse and routing, the 
 prompt's prefill, or one LM pass): a new message is parsed and its first text sent before
 the turns already streaming take their next step, so a shopper sees text start soon even
 when others are mid-reply. The decoding passes of the replies being written run as one
-batched pass (`feed_together`): 2 to 4 replies take 50-65% of the time they take in turn.
-A turn runs to the end and is logged even when its client disconnects, so no message is
-lost.
+batched pass (`feed_together`; the README has what it saves). A turn runs to the end and
+is saved even when its client disconnects, so no message is lost.
+
+The turns of one session run one at a time, in the order their messages came, whatever
+channel each came by: a second message waits until the first turn is saved, so it starts
+from that turn's slots, shown products and order context. Other sessions run meanwhile.
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.access import OPEN_OWNER
-from bot.generation import LMPass, feed_together
-from bot.sessions import SessionStore
+from bot.lm.decoding import LMPass, feed_together
 from bot.settings import Settings
 from bot.shop import Shop
+from bot.stores.sessions import OPEN_OWNER, SessionStore
 
 log = logging.getLogger("shopbot.chat")
 
@@ -48,6 +50,7 @@ class _Job:
     out: queue.Queue = field(default_factory=queue.Queue)
     streaming: bool = False  # has yielded reply text: now served in turn with the others
     lm_pass: LMPass | None = None  # the LM pass it waits on, run in a batch with others'
+    session: str | None = None  # a turn of this session; its next turn waits for it to end
 
 
 _END = object()
@@ -67,8 +70,8 @@ class ChatService:
 
     # -- the worker ------------------------------------------------------------------------
 
-    def _submit(self, steps: Generator[Event]) -> queue.Queue:
-        job = _Job(steps)
+    def _submit(self, steps: Generator[Event], session: str | None = None) -> queue.Queue:
+        job = _Job(steps, session=session)
         with self._lock:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="shopbot-turns")
@@ -80,7 +83,29 @@ class ChatService:
     def _work(self) -> None:
         waiting: deque[_Job] = deque()  # no reply text yet: served first, oldest first
         streaming: deque[_Job] = deque()  # writing their replies: one step each in turn
+        # A session's turns run one at a time, in the order they came: a second message to
+        # a session waits until the first is saved, so it starts from that turn's state.
+        held: dict[str, deque[_Job]] = {}
         stopping = False
+
+        def admit(job: _Job) -> None:
+            if job.session is None:
+                waiting.append(job)
+            elif job.session in held:
+                held[job.session].append(job)
+            else:
+                held[job.session] = deque()
+                waiting.append(job)
+
+        def ended(job: _Job) -> None:
+            if job.session is None:
+                return
+            queued = held.get(job.session)
+            if queued:
+                waiting.append(queued.popleft())
+            else:
+                held.pop(job.session, None)
+
         while True:
             block = not waiting and not streaming
             if block and stopping:
@@ -93,7 +118,7 @@ class ChatService:
                 if job is None:  # close(): finish the turns in hand, then stop
                     stopping = True
                     break
-                waiting.append(job)
+                admit(job)
                 block = False
             if not waiting and not streaming:
                 continue
@@ -112,9 +137,11 @@ class ChatService:
                 event = next(job.steps)
             except StopIteration:
                 job.out.put(_END)
+                ended(job)
                 continue
             except BaseException as exc:  # handed to the caller, raised there
                 job.out.put(exc)
+                ended(job)
                 continue
             kind = event.get("type")
             job.lm_pass = event.get("lm_pass") if kind == "tick" else None
@@ -123,6 +150,7 @@ class ChatService:
             if kind in FINAL_EVENTS:  # done: no need to wait for its generator to return
                 job.steps.close()
                 job.out.put(_END)
+                ended(job)
                 continue
             job.streaming = job.streaming or kind == "delta"
             (streaming if job.streaming else waiting).append(job)
@@ -142,8 +170,8 @@ class ChatService:
     def _assistant_now(self) -> Any:
         """The assistant, opened on first use (on the worker thread)."""
         if self._assistant is None:
-            from bot.dialogue import Assistant
-            from bot.lm import LanguageModelError
+            from bot.dialogue.engine import Assistant
+            from bot.lm.loading import LanguageModelError
 
             try:
                 self._assistant = Assistant.open(self.settings, self.shop, lm=self._lm)
@@ -188,19 +216,20 @@ class ChatService:
         """A turn's events as they happen: `start` (once parsed and routed), `delta` pieces
         of reply text, then `reply` (the structured reply). A failure inside the turn is
         raised from this iterator: UnknownSession when `owner` (the caller, see
-        `bot.access`) may not use the session."""
+        `bot.channels.access`) may not use the session."""
 
         def steps() -> Generator[Event]:
-            turn = self._assistant_now().start_turn(message, session_id, shopper_id, owner)
+            assistant = self._assistant_now()
+            turn = assistant.start_turn(message, session_id, shopper_id, owner)
             yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
-            for piece in turn.stream(ticks=True):
+            for piece in assistant.stream_reply(turn, ticks=True):
                 if isinstance(piece, str) and piece:
                     yield {"type": "delta", "text": piece}
                 else:  # the LM's next pass, or "": nothing to send yet
                     yield {"type": "tick", "lm_pass": piece or None}
             yield {"type": "reply", **turn.to_dict()}
 
-        return self._results(self._submit(steps()))
+        return self._results(self._submit(steps(), session=session_id))
 
     def reply(
         self,

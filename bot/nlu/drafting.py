@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from bot.intent_schema import EMAIL, PRICE_SLOTS, SLOT_NAMES, SORTS
+from bot.nlu.schema import EMAIL, PRICE_SLOTS, SLOT_NAMES, SORTS
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _ORDER_ID = re.compile(r"(?<![\w$.@-])(?=[A-Za-z-]*\d)[A-Za-z0-9-]{5,32}(?![\w@])")

@@ -19,8 +19,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from bot.generation import LMPass
-from bot.grounding import (
+from bot.dialogue.grounding import (
     MAX_FACT_PRODUCTS,
     ground_reply,
     money,
@@ -29,7 +28,9 @@ from bot.grounding import (
     product_facts,
     shown_title,
 )
-from bot.intent_parser import clean_message
+from bot.lm.chat_model import timings_of
+from bot.lm.decoding import LMPass
+from bot.nlu.parser import clean_message
 from bot.prompts import chat_prompt
 from retrieval.catalog import MAX_ATTRIBUTE_CHARS
 
@@ -78,6 +79,7 @@ class ReplyWriter:
         removed: list[str] | None = None,
         lead: str | None = None,
         ticks: bool = False,
+        stats: dict[str, Any] | None = None,
     ) -> Iterator[str | LMPass]:
         """Checked sentences, as the LM finishes each one; a record-only reply if none pass.
 
@@ -87,7 +89,8 @@ class ReplyWriter:
         model waits on next (when it offers one, see `LocalChatModel.take_pending_pass`) or
         "", so a caller can interleave other work, and batch passes, while the LM writes.
         The policy docs' text backs the URLs, phone numbers and e-mail addresses a sentence
-        may name (`ground_reply`'s `backing`); product records back none.
+        may name (`ground_reply`'s `backing`); product records back none. The LM's figures
+        for this reply (tokens, speed) are put in `stats` when a dict is given.
         """
         shown = list(products[:MAX_FACT_PRODUCTS])
         backing = "\n".join(doc.text for doc in docs)
@@ -101,6 +104,8 @@ class ReplyWriter:
                 yield checked.text + " "
                 messages.append(AIMessage(content=checked.text))
         for chunk in self.chat_model.stream(messages):
+            if stats is not None:
+                stats.update(timings_of(chunk))
             buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
             finished = 0
             while (end := _SENTENCE_END.search(buffer)) is not None:
@@ -124,9 +129,9 @@ class ReplyWriter:
 
     def write(self, message: str, products=(), docs=(), detailed: bool = False) -> Reply:
         removed: list[str] = []
-        pieces = list(self.stream(message, products, docs, detailed, removed))
+        stats: dict[str, Any] = {}
+        pieces = list(self.stream(message, products, docs, detailed, removed, stats=stats))
         text = "".join(pieces).strip()
-        stats = dict(getattr(self.chat_model, "last_stats", {}) or {})
         fallback = len(pieces) == 1 and text == record_reply(products[:MAX_FACT_PRODUCTS], docs)
         return Reply(text, removed, fallback, stats)
 

@@ -9,7 +9,7 @@ with filters. `/?embed=1` is the compact page the widget opens in its iframe.
 Everything shown from the catalog is HTML-escaped, so a product title cannot inject markup,
 and chat messages are shown as text: HTML and markdown syntax (links, images) never render.
 
-Each browser is a visitor (`bot.visitors`: a signed HttpOnly cookie the server issues); its
+Each browser is a visitor (`bot.channels.visitors`: a signed HttpOnly cookie the server issues); its
 conversation id lives in the browser's storage, but the server shows, continues and takes
 feedback on a conversation only for the visitor that started it. A stored id that is not
 this visitor's is replaced by a new conversation.
@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from bot.dialogue import UnknownSession, new_session_id
+from bot.settings import MAX_MESSAGE_CHARS, MAX_QUERY_CHARS
+from bot.stores.sessions import UnknownSession, new_session_id
 from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
 from retrieval.filters import ProductFilters
 
 if TYPE_CHECKING:
-    from bot.chat_service import ChatService
+    from bot.channels.visitors import VisitorCredentials
+    from bot.dialogue.service import ChatService
     from bot.shop import Shop
-    from bot.visitors import VisitorCredentials
 
 log = logging.getLogger("shopbot.ui")
 
@@ -285,7 +286,7 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
             )
         except (ValueError, TypeError) as exc:
             return f"<p>{escape(str(exc))}</p>"
-        hits = shop.recommend(query[:1000], 12, filters)
+        hits = shop.recommend(query[:MAX_QUERY_CHARS], 12, filters)
         if not hits:
             return "<p>No products match. Try other words or fewer filters.</p>"
         return render_cards([hit.to_dict() for hit in hits], feedback=False)
@@ -311,7 +312,7 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                         placeholder="e.g. waterproof hiking boots under 150",
                         show_label=False,
                         scale=5,
-                        max_length=1000,
+                        max_length=MAX_MESSAGE_CHARS,
                         elem_id="chat-input",
                         autofocus=True,
                     )
@@ -334,15 +335,13 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                         placeholder="e.g. waterproof hiking boots",
                         show_label=False,
                         scale=5,
-                        max_length=1000,
+                        max_length=MAX_QUERY_CHARS,
                         elem_id="query",
                     )
                     search_button = gr.Button("Search", scale=1, elem_id="search")
                 with gr.Accordion("Filters", open=True, elem_id="filters"):
                     price_max = gr.Number(label="Max price", minimum=0, value=None)
-                    category = gr.Dropdown(
-                        choices=shop.catalog.records.categories(), label="Category", value=None
-                    )
+                    category = gr.Dropdown(choices=shop.categories(), label="Category", value=None)
                     in_stock = gr.Checkbox(label="In stock only", value=False)
                 results = gr.HTML(elem_id="results")
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.redact import EMAIL
+
 CUSTOMER_SERVICE_INTENTS = (
     "cancel_order",
     "change_order",
@@ -72,7 +74,6 @@ PRICE_SLOTS = ("price_min", "price_max")
 SORTS = ("cheapest", "most_expensive", "best_rated", "most_popular")
 MAX_SLOT_CHARS = 80
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # found in text; fullmatch to validate
 _ORDER_ID = re.compile(r"^[A-Za-z0-9-]{3,32}$")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ShopbotError
-from bot.sqlite_file import open_database
+from bot.stores.sqlite import open_database
 
 STATUSES = ("processing", "shipped", "delivered", "cancelled")
 REFUND_STATUSES = ("none", "requested", "refunded")

@@ -1,6 +1,6 @@
 """The Chatwoot help-desk integration: shopbot as a Chatwoot agent bot.
 
-    from bot.helpdesk import chatwoot_router
+    from bot.channels.chatwoot import chatwoot_router
     app.include_router(chatwoot_router(settings, answer))
 
 Chatwoot POSTs each event of the agent bot's inboxes to `/v1/helpdesk/chatwoot`. The
@@ -37,8 +37,8 @@ import httpx
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from bot.dialogue.grounding import money
 from bot.errors import ShopbotError
-from bot.grounding import money
 from bot.redact import redact
 from bot.settings import Settings
 

@@ -145,7 +145,7 @@ def load_lm(
     weights = torch.float32 if dtype == "float32" else torch.bfloat16
     lm = lm.to(device=device, dtype=weights).eval()
     if dtype == "int8":
-        from bot.int8_decode import int8_decoding_available, quantize_for_decoding
+        from bot.lm.int8 import int8_decoding_available, quantize_for_decoding
 
         if device == "cpu" and int8_decoding_available():
             quantize_for_decoding(lm)

@@ -1,0 +1,124 @@
+"""`shopbot eval`: retrieval and intent quality on labelled data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bot.cli.options import common_options, emit
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Offline evaluation of retrieval and intent parsing."""
+
+
+@eval_group.command("retrieval")
+@click.option(
+    "--catalog", "catalog_path", required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option(
+    "--queries", "queries_path", required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-k", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--systems", default="keyword,dense,hybrid,ranked", show_default=True)
+@common_options
+def eval_retrieval(
+    settings,
+    as_json: bool,
+    catalog_path: Path,
+    queries_path: Path,
+    qrels_path: Path,
+    k: int,
+    systems: str,
+) -> None:
+    """Score retrieval systems side by side on a labelled query set.
+
+    The catalog is ingested into a fresh temporary store; every query runs through each
+    system; nDCG, recall, MRR and latency are reported per system.
+
+    Example usage: shopbot eval retrieval --catalog c.jsonl --queries q.jsonl --qrels q.tsv --json
+    """
+    from retrieval.evaluate import evaluate_retrieval
+
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    result = evaluate_retrieval(
+        settings,
+        catalog_path,
+        queries_path,
+        qrels_path,
+        systems=names,
+        k=k,
+        progress=sys.stderr.isatty(),
+    )
+    metrics = [
+        f"ndcg@{k}",
+        f"recall@{k}",
+        "recall@100",
+        f"mrr@{k}",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    ]
+    rows = [f"{'system':<10}" + "".join(f"{m:>16}" for m in metrics)]
+    for name, values in result["systems"].items():
+        rows.append(f"{name:<10}" + "".join(f"{values[m]:>16}" for m in metrics))
+    header = f"{result['queries']} queries, {result['products']} products"
+    emit(as_json, result, "\n".join([header, *rows]))
+
+
+@eval_group.command("intents")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--adapter", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-adapter", is_flag=True, help="The base model alone, for comparison.")
+@click.option("--limit", type=click.IntRange(1), help="Score only the first N rows.")
+@common_options
+def eval_intents(
+    settings, as_json: bool, data_path: Path, adapter: Path | None, no_adapter: bool, limit
+) -> None:
+    """Intent accuracy, macro-F1, out-of-scope recall and slot F1 of the parser.
+
+    Rows are {"text", "intent"} (optionally "slots" and "previous"). Uses the shipped
+    adapter unless --adapter or --no-adapter says otherwise.
+
+    Example usage: shopbot eval intents --data data/sft/intents.validation.jsonl --json
+    """
+    from bot.lm.loading import load_lm
+    from bot.nlu.parser import IntentParser
+    from finetune.evaluate import evaluate_intents, read_labelled_rows
+
+    rows, rejected = read_labelled_rows(data_path)
+    for line, reason in rejected:
+        click.echo(f"{data_path}:{line}: skipped: {reason}", err=True)
+    rows = rows[:limit] if limit else rows
+    chosen = None if no_adapter else (adapter or settings.adapter_path)
+    lm = load_lm(
+        settings.lm_model,
+        data_dir=settings.data_dir,
+        adapter=chosen,
+        device=settings.device,
+        dtype=settings.lm_dtype,
+    )
+    result = evaluate_intents(IntentParser(lm, slot_vocabulary(settings)), rows)
+    result["adapter"] = str(chosen) if chosen else None
+    summary = {k: v for k, v in result.items() if k != "per_intent"}
+    emit(as_json, result, "\n".join(f"{k:<22}{v}" for k, v in summary.items()))
+
+
+def slot_vocabulary(settings):
+    """The catalog's slot values: the store's when it holds products, else the demo's."""
+    from bot.nlu.parser import SlotVocabulary
+    from retrieval.demo.catalog import generate_catalog
+    from retrieval.records import ProductRecords
+
+    path = Path(settings.data_dir) / f"{settings.collection}.sqlite"
+    if path.is_file():
+        records = ProductRecords(path)
+        try:
+            if records.count():
+                return SlotVocabulary(records.slot_values())
+        finally:
+            records.close()
+    return SlotVocabulary.from_products(generate_catalog(settings.demo_products))

@@ -1,0 +1,1 @@
+"""Understanding a message: the intent schema, the LM-backed parser and its drafts."""

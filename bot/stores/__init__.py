@@ -1,0 +1,1 @@
+"""The bot's own SQLite stores: conversations (sessions and turns) and orders."""
