@@ -17,6 +17,10 @@ from typing import Any
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
+# LangChain's message types as chat-template roles.
+CHAT_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
 class PromptError(RuntimeError):
     """A prompt file is missing or a variable it needs was not given."""
 
@@ -40,9 +44,8 @@ def render_messages(name: str, **values: Any) -> list[dict[str, str]]:
     missing = set(template.input_variables) - set(values)
     if missing:
         raise PromptError(f"prompt {name!r} needs {sorted(missing)}, which were not given")
-    roles = {"system": "system", "human": "user", "ai": "assistant"}
     return [
-        {"role": roles[message.type], "content": message.content}
+        {"role": CHAT_ROLES[message.type], "content": message.content}
         for message in template.format_messages(**values)
     ]
 
@@ -54,17 +57,9 @@ def render_chat_text(tokenizer: Any, name: str, **values: Any) -> str:
 
 
 @cache
-def canned_replies(prompts_dir: Path = PROMPTS_DIR) -> dict[str, str]:
-    """The fixed replies of `prompts/canned_replies.toml` (turns that need no LM)."""
-    path = prompts_dir / "canned_replies.toml"
-    if not path.is_file():
-        raise PromptError(f"canned replies missing: {path}")
-    return tomllib.loads(path.read_text(encoding="utf-8"))
-
-
-@cache
 def prompt_table(name: str, prompts_dir: Path = PROMPTS_DIR) -> dict[str, Any]:
-    """A TOML file of `prompts/` (orders.toml, follow_ups.toml)."""
+    """A TOML file of `prompts/`: canned_replies.toml (turns that need no LM), orders.toml,
+    follow_ups.toml."""
     path = prompts_dir / name
     if not path.is_file():
         raise PromptError(f"prompt file missing: {path}")

@@ -197,11 +197,16 @@ class Settings(BaseSettings):
 
     @property
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
+        return auto_device(self.device)
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+
+def auto_device(device: str = "auto") -> str:
+    """ "auto" is CUDA when a device is present, else the CPU; any other value as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessageChunk
 
 from bot.dialogue.grounding import ground_reply, plain_text, resolve_references
 from bot.dialogue.writer import ReplyWriter, product_kind, record_reply
-from bot.prompts import canned_replies, render
+from bot.prompts import prompt_table, render
 from retrieval.catalog import Product
 from retrieval.policies import PolicyDoc
 
@@ -53,7 +53,7 @@ def streamed(writer: ReplyWriter, products=(), docs=(), lead=None) -> str:
 
 
 def search_lead(products) -> str:
-    return render(canned_replies()["search_lead"], thing=product_kind(products))
+    return render(prompt_table("canned_replies.toml")["search_lead"], thing=product_kind(products))
 
 
 def test_a_hostile_product_type_never_becomes_the_lead_sentence():

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from bot.dialogue.grounding import money
 from bot.settings import MAX_MESSAGE_CHARS, MAX_QUERY_CHARS
 from bot.stores.sessions import UnknownSession, new_session_id
 from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
@@ -96,7 +97,7 @@ def render_cards(products: list[dict[str, Any]], feedback: bool = True) -> str:
     for position, p in enumerate(products, start=1):
         pid = escape(str(p["id"]), quote=True)
         price = p.get("price")
-        money = f"{price:,.2f} {escape(p.get('currency') or 'USD')}" if price is not None else ""
+        money_shown = escape(money(price, p.get("currency"))) if price is not None else ""
         rating = ""
         if p.get("rating") is not None:
             rating = f"★ {p['rating']:.1f}" + (
@@ -125,7 +126,7 @@ def render_cards(products: list[dict[str, Any]], feedback: bool = True) -> str:
             f'<div class="card" data-product-id="{pid}" data-position="{position}">'
             f'<img src="{image}" alt="" loading="lazy">'
             f'<div class="title">[{position}] {escape(str(p.get("title", "")))}</div>'
-            f'<div class="meta"><span class="price">{money}</span> {rating}</div>'
+            f'<div class="meta"><span class="price">{money_shown}</span> {rating}</div>'
             f'<div class="meta">{escape(str(p.get("brand") or ""))} {stock}</div>'
             f"{reasons}{buttons}</div>"
         )

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from bot.cli.options import common_options, emit, money_text
+from bot.cli.options import common_options, emit
+from bot.dialogue.grounding import money
 from bot.errors import ShopbotError
 
 
@@ -131,7 +132,7 @@ def search(settings, as_json: bool, query: str, k: int, system: str, **filter_ar
         catalog.close()
     products = [hit.to_dict() for hit in hits]
     lines = [
-        f"{i:>2}. {p['title']}  {money_text(p['price'], p['currency'])}  [{p['id']}]"
+        f"{i:>2}. {p['title']}  {money(p['price'], p['currency'])}  [{p['id']}]"
         + ("" if p["in_stock"] else "  (out of stock)")
         for i, p in enumerate(products, start=1)
     ]

@@ -62,7 +62,3 @@ def common_options(func: Callable) -> Callable:
 
 def emit(as_json: bool, document: Any, text: str) -> None:
     click.echo(json.dumps(document, ensure_ascii=False) if as_json else text)
-
-
-def money_text(price: float | None, currency: str) -> str:
-    return "" if price is None else f"{price:,.2f} {currency}"

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from bot.cli.options import common_options, money_text
+from bot.cli.options import common_options
+from bot.dialogue.grounding import money
 
 
 @click.command()
@@ -81,6 +82,6 @@ def _chat_turn(assistant, message: str, session_id: str, shopper_id, as_json: bo
         click.echo(piece, nl=False)
     click.echo()
     for number, item in enumerate(turn.products, start=1):
-        price = money_text(item.product.price, item.product.currency or "USD")
+        price = money(item.product.price, item.product.currency)
         click.echo(f"  [{number}] {item.product.title}  {price}  ({item.product.id})")
     click.echo(f"({turn.parse.intent}, session {turn.session_id})", err=True)

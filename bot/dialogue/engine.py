@@ -55,7 +55,7 @@ from bot.nlu.schema import (
     HANDOFF_INTENTS,
     SHOPPING_INTENTS,
 )
-from bot.prompts import canned_replies, prompt_table, render
+from bot.prompts import prompt_table, render
 from bot.redact import redact_email, redact_payment
 from bot.settings import Settings
 from bot.shop import Shop
@@ -110,7 +110,7 @@ class Assistant:
         self.sessions = sessions
         self.texts = {
             key: value.replace("{store}", settings.store_name)
-            for key, value in canned_replies().items()
+            for key, value in prompt_table("canned_replies.toml").items()
         }
         self.order_desk = OrderDesk(settings, shop.orders)
         self.product_desk = ProductDesk(shop, self.texts)

