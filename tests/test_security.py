@@ -75,6 +75,7 @@ def keyed(settings, embedder, tiny_lm, monkeypatch):
         admin_keys=["a1"],
         rate_limit_per_minute=30,
         chatwoot_webhook_token=WEBHOOK_TOKEN,
+        exploration=0.0,  # rankings without a random draw: the products shown are known
     )
     with TestClient(app) as client:
         client.shop = shop

@@ -165,5 +165,5 @@ def test_an_upload_with_infinite_numbers_reports_them_and_stores_the_rest(client
     document = response.json()
     assert (document["added"], document["rejected"]) == (2, len(JSONL_REJECTED))
     assert [row["line"] for row in document["rejected_rows"]] == list(range(2, 10))
-    search = client.get("/v1/products/search?q=trail shoe&k=3", headers=CHAT).json()
+    search = client.get("/v1/products/search?q=trail shoe&k=20", headers=CHAT).json()
     assert "G1" in [item["id"] for item in search["products"]]
