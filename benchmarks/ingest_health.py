@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -35,22 +34,10 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import free_port, percentile  # this folder, on sys.path when a script runs
 
 CATALOG_BODY_FACTOR = 50  # bot.channels.http's allowance for catalog uploads
 DEFAULT_MAX_BODY_BYTES = 64_000
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def catalog_body(count: int, run: str) -> bytes:

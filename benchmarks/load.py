@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import free_port, percentile  # this folder, on sys.path when a script runs
 
 CONVERSATIONS = [
     ["hi", "I need running shoes", "cheaper ones?", "in red", "tell me about the second one"],
@@ -41,19 +41,6 @@ CONVERSATIONS = [
     ["a gift for a coffee lover", "best rated", "tell me more about the first one"],
     ["warm sleeping bag", "what is your return policy?", "goodbye"],
 ]
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:

@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from serving import free_port  # this folder, on sys.path when a script runs
 
 K1 = {"Authorization": "Bearer k1"}
 K2 = {"Authorization": "Bearer k2"}
@@ -46,12 +46,6 @@ A1 = {"Authorization": "Bearer a1"}
 RATE = 30  # SHOPBOT_RATE_LIMIT_PER_MINUTE of the server under test
 TURN_TIMEOUT = 600.0  # one chat turn with the local LM on a small CPU
 ANN = "ann@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def shopbot() -> str:

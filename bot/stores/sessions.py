@@ -180,19 +180,26 @@ class SessionStore:
     def open(self, session_id: str, owner: str, shopper_id: str | None = None) -> bool:
         """Start the session for `owner` (and `shopper_id`) if it is new; True when it is
         theirs: made by `owner`, and its shopper (if it has one) is `shopper_id`. A shopper
-        named on a session without one claims it."""
+        named on a session without one claims it. A session already known costs a read,
+        no write."""
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO sessions (session_id, created, owner) VALUES (?, ?, ?)",
-                (session_id, time.time(), owner),
-            )
-            if shopper_id:
-                self._db.execute(
-                    "UPDATE sessions SET shopper_id = ? WHERE session_id = ? AND owner = ?"
-                    " AND shopper_id IS NULL",
-                    (shopper_id, session_id, owner),
-                )
-            self._db.commit()
+            row = self._db.execute(
+                "SELECT owner, shopper_id FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:  # a new session: its caller (and shopper) own it from now on
+                with self._db:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO sessions (session_id, created, owner, shopper_id)"
+                        " VALUES (?, ?, ?, ?)",
+                        (session_id, time.time(), owner, shopper_id),
+                    )
+            elif shopper_id and row[1] is None and hmac.compare_digest(row[0] or "", owner):
+                with self._db:
+                    self._db.execute(
+                        "UPDATE sessions SET shopper_id = ? WHERE session_id = ?"
+                        " AND shopper_id IS NULL",
+                        (shopper_id, session_id),
+                    )
         return self.belongs_to(session_id, owner, shopper_id)
 
     def belongs_to(self, session_id: str, owner: str, shopper_id: str | None = None) -> bool:
