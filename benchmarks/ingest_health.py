@@ -34,7 +34,11 @@ import time
 from pathlib import Path
 
 import httpx
-from serving import free_port, percentile  # this folder, on sys.path when a script runs
+from serving import (  # this folder, on sys.path when a script runs
+    free_port,
+    percentile,
+    wait_healthy,
+)
 
 CATALOG_BODY_FACTOR = 50  # bot.channels.http's allowance for catalog uploads
 DEFAULT_MAX_BODY_BYTES = 64_000
@@ -82,17 +86,7 @@ def wait_ready(
     (not the upload) would own the probes' worst seconds, so by default the upload waits.
     """
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}; see its log")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        raise SystemExit(f"the server did not answer /healthz within {timeout:.0f} s")
+    wait_healthy(base, server, timeout)
     healthy = time.monotonic() - started
     if not lm:
         return healthy, None

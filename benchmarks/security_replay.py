@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from serving import free_port  # this folder, on sys.path when a script runs
+from serving import free_port, wait_healthy  # this folder, on sys.path when a script runs
 
 K1 = {"Authorization": "Bearer k1"}
 K2 = {"Authorization": "Bearer k2"}
@@ -96,18 +96,7 @@ def stop_server(server: subprocess.Popen) -> None:
 def wait_ready(base: str, server: subprocess.Popen, timeout: float) -> dict:
     """Seconds until `/healthz` answers 200 and until a first chat turn (k1) has."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}; see its log")
-        try:
-            health = httpx.get(f"{base}/healthz", timeout=5)
-            if health.status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        raise SystemExit(f"the server did not answer /healthz within {timeout:.0f} s")
+    health = wait_healthy(base, server, timeout)
     healthy = time.monotonic() - started
     turn = httpx.post(f"{base}/v1/chat", json={"message": "hello"}, headers=K1, timeout=timeout)
     if turn.status_code != 200:

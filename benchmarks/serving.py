@@ -1,9 +1,13 @@
-"""Helpers the benchmarks that start `shopbot serve` share: a free loopback port and a
-percentile of measured times."""
+"""Helpers the benchmarks that start `shopbot serve` share: a free loopback port, waiting
+for the server's health probe, and a percentile of measured times."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+
+import httpx
 
 
 def free_port() -> int:
@@ -18,3 +22,20 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def wait_healthy(base: str, server: subprocess.Popen, timeout: float) -> httpx.Response:
+    """Poll `/healthz` until it answers 200 (its response); exit with a message when the
+    server dies or does not answer within `timeout` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}; see its log")
+        try:
+            health = httpx.get(f"{base}/healthz", timeout=5)
+            if health.status_code == 200:
+                return health
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the server did not answer /healthz within {timeout:.0f} s")
