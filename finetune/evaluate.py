@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,13 @@ def _f1(true_positive: int, predicted: int, expected: int) -> float:
     return round(2 * true_positive / (predicted + expected), 4)
 
 
-def evaluate_intents(parser: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Run every row through `parser.parse(text, previous)` and score it."""
+def evaluate_intents(
+    parser: Any,
+    rows: Sequence[dict[str, Any]],
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run every row through `parser.parse(text, previous)` and score it; `progress(1)` is
+    called after each row."""
     confusion: Counter = Counter()
     gold_counts: Counter = Counter()
     predicted_counts: Counter = Counter()
@@ -82,6 +87,8 @@ def evaluate_intents(parser: Any, rows: Sequence[dict[str, Any]]) -> dict[str, A
     for row in rows:
         previous = row.get("previous")
         parse = parser.parse(row["text"], previous)
+        if progress:
+            progress(1)
         latencies.append(parse.elapsed_ms)
         gold, got = row["intent"], parse.intent
         gold_counts[gold] += 1

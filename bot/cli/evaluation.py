@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.options import common_options, emit
+from bot.cli.options import common_options, emit, progress_bar
 
 
 @click.group("eval")
@@ -101,10 +101,54 @@ def eval_intents(
         device=settings.device,
         dtype=settings.lm_dtype,
     )
-    result = evaluate_intents(IntentParser(lm, slot_vocabulary(settings)), rows)
+    parser = IntentParser(lm, slot_vocabulary(settings))
+    with progress_bar(len(rows), "intents") as advance:
+        result = evaluate_intents(parser, rows, progress=advance)
     result["adapter"] = str(chosen) if chosen else None
     summary = {k: v for k, v in result.items() if k != "per_intent"}
     emit(as_json, result, "\n".join(f"{k:<22}{v}" for k, v in summary.items()))
+
+
+@eval_group.command("conversations")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path))
+@common_options
+def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
+    """Replay scripted conversations and check every turn against its expectations.
+
+    One conversation per JSON line: {"id", "turns": [{"say", "expect": {...}}]}; see
+    `bot.dialogue.scripted` for the expectations (intent, route, section, type, colour,
+    price_max, contains, ...). Runs on this store's catalog, policies and model; the
+    sessions it makes are erased afterwards. Prints the turns and conversations that pass,
+    and each failure.
+
+    Example usage: shopbot eval conversations --data benchmarks/conversations/demo_store.jsonl
+    """
+    from bot.dialogue.engine import Assistant
+    from bot.dialogue.scripted import read_scripts, replay
+    from bot.shop import Shop
+
+    scripts, rejected = read_scripts(data_path)
+    for line, reason in rejected:
+        click.echo(f"{data_path}:{line}: skipped: {reason}", err=True)
+    shop = Shop(settings)
+    shop.ensure_demo_catalog()
+    assistant = Assistant.open(settings, shop)
+    try:
+        with progress_bar(sum(len(s.turns) for s in scripts), "turns") as advance:
+            result = replay(assistant, scripts, progress=advance)
+    finally:
+        assistant.close()
+        shop.close()
+    lines = [
+        f"turns         {result['turns_passed']}/{result['turns']} passed",
+        f"conversations {result['conversations_passed']}/{result['conversations']} passed",
+        f"false claims  {result['false_claims']}",
+    ]
+    for failure in result["failures"]:
+        lines.append(f"\n{failure['conversation']} turn {failure['turn']}: {failure['message']!r}")
+        lines.append(f"  -> [{failure['route']}/{failure['intent']}] {failure['reply'][:200]}")
+        lines += [f"  x {reason}" for reason in failure["failures"]]
+    emit(as_json, result, "\n".join(lines))
 
 
 def slot_vocabulary(settings):

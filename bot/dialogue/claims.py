@@ -1,0 +1,167 @@
+"""What a reply says about the products shown, checked against their records.
+
+`false_claims` finds the sentences that state a rating, a review count, a stock status or
+a comparison ("cheaper", "better rated", "more popular", "lighter") the records do not
+bear out. A comparison is about the first product a sentence names (by title, or as "the
+first one"): it must be strictly the cheapest, best rated, ... of the products the sentence
+names, or of all those shown when it names one. A claim the records cannot settle (weight,
+a product nobody can tell which) counts as false: the check errs on the side of dropping.
+
+    >>> from retrieval.catalog import Product
+    >>> a = Product(id="A", title="Swift Blender", price=60.0, rating=3.6, review_count=10)
+    >>> b = Product(id="B", title="Vortex Blender", price=80.0, rating=3.9, review_count=40)
+    >>> false_claims("Swift Blender is rated 3.6, so Swift Blender has the better reviews.", [a, b])
+    ['Swift Blender is rated 3.6, so Swift Blender has the better reviews.']
+    >>> false_claims("Swift Blender is cheaper than Vortex Blender.", [a, b])
+    []
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.dialogue.grounding import shown_title
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_RATING = re.compile(
+    r"\b(?:rated|rating of|rating is|rating:|scores?)\s+(\d(?:\.\d{1,2})?)\b"
+    r"|\b(\d(?:\.\d{1,2})?)\s*(?:stars?|/\s*5\b|out of (?:5|five)\b)",
+    re.I,
+)
+_REVIEWS = re.compile(r"\b(\d[\d,]*)\s+(?:reviews?|ratings|shoppers|customers|buyers)\b", re.I)
+_OUT_OF_STOCK = re.compile(r"\b(?:out of stock|sold out|not in stock|unavailable)\b", re.I)
+_IN_STOCK = re.compile(r"\b(?:in stock|available now|ready to ship)\b", re.I)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth)\b(?:\s+(?:one|option|product))?", re.I)
+
+
+def _price(product: Any) -> float | None:
+    return product.price
+
+
+def _rating(product: Any) -> float | None:
+    return product.rating
+
+
+def _reviews(product: Any) -> float | None:
+    return product.review_count
+
+
+# (words, what is compared, whether more of it is what the words claim)
+COMPARISONS: list[tuple[re.Pattern[str], Callable[[Any], float | None] | None, bool]] = [
+    (
+        re.compile(
+            r"\b(?:cheaper|cheapest|less expensive|least expensive|more affordable"
+            r"|most affordable|lower[- ]priced|lowest[- ]priced|lower price|lowest price"
+            r"|costs? less|better price)\b",
+            re.I,
+        ),
+        _price,
+        False,
+    ),
+    (
+        re.compile(
+            r"\b(?:more expensive|most expensive|pricier|priciest|costlier|higher[- ]priced"
+            r"|higher price|highest price|costs? more)\b",
+            re.I,
+        ),
+        _price,
+        True,
+    ),
+    (
+        re.compile(
+            r"\b(?:better|higher|best|highest|top)[- ](?:rated|reviewed|rating|reviews|ratings)\b"
+            r"|\bmore highly rated\b|\bthe better reviews\b",
+            re.I,
+        ),
+        _rating,
+        True,
+    ),
+    (
+        re.compile(
+            r"\b(?:lower|worse|lowest|worst)[- ](?:rated|reviewed|rating|reviews|ratings)\b", re.I
+        ),
+        _rating,
+        False,
+    ),
+    (
+        re.compile(
+            r"\b(?:more popular|most popular|more reviews|most reviews|most reviewed)\b", re.I
+        ),
+        _reviews,
+        True,
+    ),
+    # Nothing in a record settles these: a sentence that claims them is dropped.
+    (
+        re.compile(
+            r"\b(?:lighter|lightest|heavier|heaviest|more durable|most durable|sturdier"
+            r"|higher quality|better quality|better made)\b",
+            re.I,
+        ),
+        None,
+        True,
+    ),
+]
+
+
+def false_claims(text: str, shown: Sequence[Any]) -> list[str]:
+    """The sentences of `text` that claim about the products `shown` (None entries keep
+    their number) what their records do not say."""
+    products = [p for p in shown if p is not None]
+    return [s for s in _SENTENCE.split(text.strip()) if s and not _holds(s, shown, products)]
+
+
+def _holds(sentence: str, shown: Sequence[Any], products: list[Any]) -> bool:
+    named = _named(sentence, shown)
+    about = named or products
+    for match in _RATING.finditer(sentence):
+        value = float(match.group(1) or match.group(2))
+        if not any(p.rating is not None and abs(p.rating - value) < 0.05 for p in about):
+            return False
+    for match in _REVIEWS.finditer(sentence):
+        value = int(match.group(1).replace(",", ""))
+        if not any(p.review_count == value for p in about):
+            return False
+    if _OUT_OF_STOCK.search(sentence) and not any(p.in_stock is False for p in about):
+        return False
+    if _IN_STOCK.search(sentence) and about and all(p.in_stock is False for p in about):
+        return False
+    for words, value, more in COMPARISONS:
+        if not words.search(sentence):
+            continue
+        if value is None or not named:
+            return False
+        field = named if len(named) >= 2 else products
+        subject = named[0]
+        others = [p for p in field if p is not subject]
+        mine = value(subject)
+        theirs = [value(p) for p in others]
+        if mine is None or not others or any(v is None for v in theirs):
+            return False
+        if not all(mine > v if more else mine < v for v in theirs):
+            return False
+    return True
+
+
+def _named(sentence: str, shown: Sequence[Any]) -> list[Any]:
+    """The products a sentence names, in the order it names them: by title, or by their
+    number among those shown ("the second one")."""
+    lowered = sentence.lower()
+    found: list[tuple[int, Any]] = []
+    for product in shown:
+        if product is None:
+            continue
+        at = lowered.find(shown_title(product).lower())
+        if at >= 0:
+            found.append((at, product))
+    for match in _ORDINAL.finditer(sentence):
+        number = _ORDINALS[match.group(1).lower()]
+        if number <= len(shown) and shown[number - 1] is not None:
+            found.append((match.start(), shown[number - 1]))
+    ordered: list[Any] = []
+    for _, product in sorted(found, key=lambda pair: pair[0]):
+        if all(product is not p for p in ordered):
+            ordered.append(product)
+    return ordered
