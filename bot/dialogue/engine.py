@@ -42,9 +42,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bot.dialogue.comparisons import compare_reply
 from bot.dialogue.mood import is_angry
 from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
 from bot.dialogue.products import Found, ProductDesk
+from bot.dialogue.service_answer import match_policies, service_answer
+from bot.dialogue.signals import (
+    acts_on_order,
+    asks_for_person,
+    asks_which,
+    of_all_shown,
+    reports_problem,
+    shown_references,
+    substantive,
+    wants_bot_back,
+)
 from bot.dialogue.turn import Turn, without_email
 from bot.dialogue.writer import ReplyWriter, product_kind
 from bot.lm.decoding import LMPass
@@ -75,6 +87,7 @@ ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 # Turns the bot could not serve; this many in a row hand the conversation to a person.
 FAILED_ROUTES = ("clarify", "out_of_scope", "order_not_found")
 MAX_FOLLOW_UPS = 3
+MAX_FOLLOW_UP_WORDS = 8  # a message this short after a policy answer may continue it
 SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
 
 
@@ -192,8 +205,19 @@ class Assistant:
         session = self.sessions.state(session_id)
         started = time.perf_counter()
         if session.handed_off:
-            # A person answers now; the message is logged for them, the bot says nothing.
             parse = Parse("contact_human_agent", {}, 0.0)
+            if wants_bot_back(text):  # "no, keep helping me": the shopper takes the bot back
+                turn = Turn(
+                    session_id,
+                    shopper_id,
+                    text,
+                    parse,
+                    "bot_back",
+                    fixed_reply=self.texts["bot_back"],
+                )
+                turn.changes.take_back = True
+                return turn
+            # A person answers now; the message is logged for them, the bot says nothing.
             return Turn(session_id, shopper_id, text, parse, "handed_off", fixed_reply="")
         if not has_words(text):
             parse = Parse("out_of_scope", {}, 0.0)
@@ -205,15 +229,16 @@ class Assistant:
             turn = Turn(session_id, shopper_id, text, parse, parse.intent)
             turn.timings["parse_ms"] = parse.elapsed_ms
             self._route(turn, session)
-        if turn.route in FAILED_ROUTES and session.failures + 1 >= (
-            self.settings.handoff_after_failures
-        ):
+        # Only a substantive request the bot could not serve counts towards a handoff: "ok",
+        # "the quantity" or an emoji count for nothing, and do not reset the count either.
+        failed = turn.route in FAILED_ROUTES and substantive(text)
+        if failed and session.failures + 1 >= self.settings.handoff_after_failures:
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_failures"]
             turn.handoff_reason = "failures"
         if turn.route == "handoff":
             turn.changes.hand_off = turn.handoff_reason or "asked"
-        if turn.route != "empty":  # nothing to read: counts for nothing
-            turn.changes.failed = turn.route in FAILED_ROUTES
+        if failed or (turn.route not in FAILED_ROUTES and turn.route != "empty"):
+            turn.changes.failed = failed
         turn.shown_before = list(session.shown)
         turn.follow_ups = self._follow_ups(turn)
         turn.timings["route_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -233,12 +258,16 @@ class Assistant:
 
     def _route(self, turn: Turn, session: SessionState) -> None:
         """Decide where the turn goes and fetch what its reply needs, in this order: anger,
-        an order request (new or under way), a need the catalog recognises, an unsure parse,
-        a search, a question about products shown, a request for a person, a service
-        question, small talk."""
+        an order the shopper wants something done to (new or under way), a request for a
+        person, a question about the products shown, a question the policies answer, a need
+        the catalog recognises, an unsure parse, a search, a service question, small talk.
+        The parser's intent is a hint: the message's own words and its closeness to the
+        policies and the catalog overrule it where it was trained on other phrasing."""
         text, intent = turn.message, turn.parse.intent
         confident = turn.parse.confidence >= self.settings.parse_confidence
         order_intent = self.order_desk.request(turn.parse, turn.message, session)
+        if order_intent is not None and not session.pending and not acts_on_order(text):
+            order_intent = None  # "who pays for return shipping": a rule, not an order of theirs
         if session.pending and order_intent is None:
             turn.changes.order_context["pending"] = None  # the shopper moved on
         carried = session.slots if session.intent else {}
@@ -250,6 +279,12 @@ class Assistant:
             turn.route, turn.fixed_reply, turn.parse = outcome.route, outcome.reply, outcome.parse
             turn.order = outcome.order
             turn.changes.order_context.update(outcome.context)
+        elif intent in HANDOFF_INTENTS and asks_for_person(text):
+            turn.route, turn.fixed_reply = "handoff", self.texts["handoff"]
+        elif (found := self._points_at_shown(turn, session)) is not None:
+            self._take(turn, found)
+        elif self._answers_from_policies(turn, session):
+            pass
         elif self._matches_catalog(turn):
             # "something to keep me dry on my bike commute": the parser, trained on named
             # products, misses requests phrased as a need (and after a search may even call
@@ -267,13 +302,73 @@ class Assistant:
                 turn.parse, text, session, turn.shopper_id, turn.session_id
             )
             self._take(turn, found)
-        elif intent in HANDOFF_INTENTS:
-            turn.route, turn.fixed_reply = "handoff", self.texts["handoff"]
         elif intent in CUSTOMER_SERVICE_INTENTS:
-            turn.route = "policy"
-            turn.docs = self.shop.policy_sections(text, k=2)
+            self._answers_from_policies(turn, session, always=True)
+        elif intent in HANDOFF_INTENTS:  # "how are you doing?", "is anyone here?"
+            turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
         else:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
+        if turn.route == "details" and len(turn.products) >= 2:
+            # "which of the first two is better rated?": computed, never left to the LM
+            turn.parse = dataclasses.replace(turn.parse, intent="compare_products")
+            turn.fixed_reply = compare_reply([item.product for item in turn.products], text)
+
+    def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
+        """A question about the products shown last, read from its words when the parser
+        took it for a search: "is the first one in stock?", "which one is cheaper?", "which
+        is the best rated of these". None when it points at nothing shown."""
+        if not session.shown or turn.parse.intent != "search_products":
+            return None
+        text = turn.message
+        refs = shown_references(text, len(session.shown))
+        if asks_which(text):
+            if not refs:
+                count = len(session.shown) if of_all_shown(text) else 2
+                refs = list(range(1, min(count, len(session.shown)) + 1))
+            intent = "compare_products" if len(refs) > 1 else "product_details"
+        elif refs:
+            intent = "product_details"
+        else:
+            return None
+        turn.parse = dataclasses.replace(turn.parse, intent=intent, slots={"product_refs": refs})
+        return self.product_desk.about_shown(
+            turn.parse, text, session, turn.shopper_id, turn.session_id
+        )
+
+    def _answers_from_policies(
+        self, turn: Turn, session: SessionState, always: bool = False
+    ) -> bool:
+        """Answer from the policy passages when the message is close to a section or a
+        passage (`Settings.policy_match`, `Settings.policy_passage_match`) and closer to the
+        policies than to any product (or reports a problem: "the blender arrived broken"),
+        or `always` (the parser is sure it is a service question). A short follow-up to a
+        policy answer ("do they expire?") that is no product request is matched together
+        with the question before it. True when the turn was answered."""
+        text, settings = turn.message, self.settings
+        found = match_policies(self.shop, text)
+        match = None
+        if session.last_route == "policy" and session.last_message and not always:
+            match = self.shop.nearest_match(text)
+            if len(text.split()) <= MAX_FOLLOW_UP_WORDS and match < settings.shopping_match:
+                joined = match_policies(self.shop, f"{session.last_message} {text}")
+                if joined.best > found.best:
+                    found = joined
+        turn.timings["policy_match"] = round(found.best, 3)
+        if not found.passages:
+            return False
+        if not always:
+            if not found.close(settings.policy_match, settings.policy_passage_match):
+                return False
+            if not reports_problem(text):
+                match = self.shop.nearest_match(text) if match is None else match
+                turn.timings["catalog_match"] = round(match, 3)
+                if match >= found.best:
+                    return False
+        answer = service_answer(found.passages)
+        if answer is None:
+            return False
+        turn.route, turn.fixed_reply, turn.docs = "policy", answer.text, answer.docs
+        return True
 
     def _matches_catalog(self, turn: Turn) -> bool:
         """`searched_anyway`, with the catalog searched only for a parse it could rescue."""

@@ -19,8 +19,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from bot.dialogue.claims import false_claims
 from bot.dialogue.grounding import (
     MAX_FACT_PRODUCTS,
+    GroundedReply,
     ground_reply,
     money,
     plain_text,
@@ -35,6 +37,7 @@ from bot.prompts import chat_prompt
 from retrieval.catalog import MAX_ATTRIBUTE_CHARS
 
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
 MAX_KIND_CHARS = 30
 MAX_KIND_WORDS = 3
 _KIND = re.compile(r"[^\W\d_]+(?:[ '-][^\W\d_]+)*")  # letters, with spaces, hyphens, apostrophes
@@ -98,7 +101,7 @@ class ReplyWriter:
         buffer, sent, opened = "", 0, False
         removed = [] if removed is None else removed
         if lead and getattr(self.chat_model, "continues_final_message", False):
-            checked = ground_reply(lead, shown, self.known_brands, backing=backing)
+            checked = self._check(lead, shown, backing)
             if checked.text:
                 opened = True
                 yield checked.text + " "
@@ -110,7 +113,7 @@ class ReplyWriter:
             finished = 0
             while (end := _SENTENCE_END.search(buffer)) is not None:
                 sentence, buffer = buffer[: end.end()], buffer[end.end() :]
-                checked = ground_reply(sentence, shown, self.known_brands, backing=backing)
+                checked = self._check(sentence, shown, backing)
                 removed += checked.removed
                 if checked.text:
                     sent, finished = sent + 1, finished + 1
@@ -119,13 +122,23 @@ class ReplyWriter:
                 take = getattr(self.chat_model, "take_pending_pass", None)
                 yield (take() if take else None) or ""
         if buffer.strip():
-            checked = ground_reply(buffer, shown, self.known_brands, backing=backing)
+            checked = self._check(buffer, shown, backing)
             removed += checked.removed
             if checked.text:
                 sent += 1
                 yield checked.text
         if not sent and not opened:
             yield record_reply(shown, docs)
+
+    def _check(self, text: str, shown: Sequence[Any], backing: str) -> GroundedReply:
+        """`ground_reply`, then the claims check: a sentence stating a rating, review count,
+        stock status or comparison the records do not bear out is dropped too."""
+        checked = ground_reply(text, shown, self.known_brands, backing=backing)
+        false = false_claims(checked.text, shown) if checked.text else []
+        if false:
+            kept = [s for s in _SENTENCES.split(checked.text) if s not in false]
+            checked = GroundedReply(" ".join(kept), [*checked.removed, *false])
+        return checked
 
     def write(self, message: str, products=(), docs=(), detailed: bool = False) -> Reply:
         removed: list[str] = []

@@ -86,6 +86,7 @@ class SessionState:
     current_order: str | None = None  # the verified order last talked about
     last_intent: str | None = None
     last_route: str | None = None
+    last_message: str = ""
 
     def previous(self) -> dict[str, Any] | None:
         return {"intent": self.intent, "slots": self.slots} if self.intent else None
@@ -113,6 +114,7 @@ class SessionChanges:
     order_context: dict[str, Any] = field(default_factory=dict)  # of ORDER_FIELDS
     hand_off: str | None = None  # why a person takes the conversation over
     failed: bool | None = None  # one more turn not served (True), one served (False), neither
+    take_back: bool = False  # the shopper asked the bot to go on: the handoff ends
 
 
 class UnknownSession(ShopbotError):
@@ -157,7 +159,8 @@ class SessionStore:
                 (session_id,),
             ).fetchone()
             last = self._db.execute(
-                "SELECT intent, route FROM turns WHERE session_id = ? ORDER BY rid DESC LIMIT 1",
+                "SELECT intent, route, message FROM turns WHERE session_id = ?"
+                " ORDER BY rid DESC LIMIT 1",
                 (session_id,),
             ).fetchone()
             info = self._db.execute(
@@ -169,7 +172,7 @@ class SessionStore:
         if row is not None:
             state.intent, state.slots, state.shown = row[0], json.loads(row[1]), json.loads(row[2])
         if last is not None:
-            state.last_intent, state.last_route = last
+            state.last_intent, state.last_route, state.last_message = last
         if info is not None:
             state.shopper_id, handed_off_at, state.handoff_reason, state.failures = info[:4]
             state.handed_off = handed_off_at is not None
@@ -271,6 +274,12 @@ class SessionStore:
                     "UPDATE sessions SET failures = CASE WHEN ? THEN failures + 1 ELSE 0 END"
                     " WHERE session_id = ?",
                     (changes.failed, turn.session_id),
+                )
+            if changes.take_back:
+                self._db.execute(
+                    "UPDATE sessions SET handed_off_at = NULL, handoff_reason = NULL, failures = 0"
+                    " WHERE session_id = ?",
+                    (turn.session_id,),
                 )
             if changes.hand_off:  # a person takes over; the bot stays silent until `release`
                 self._db.execute(

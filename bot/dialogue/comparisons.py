@@ -1,0 +1,85 @@
+"""Comparison replies computed from the records: which product is cheaper, which is better
+rated, as sentences filled from `prompts/comparisons.toml`. A small LM asked to compare
+numbers names the wrong product ("A is rated 3.6 and B is rated 3.9, so A has the better
+reviews"); here the records decide and the templates only phrase it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.dialogue.grounding import money, shown_title
+from bot.prompts import prompt_table, render
+
+_ABOUT_PRICE = re.compile(r"\b(?:cheap\w*|price\w*|cost\w*|expensive|afford\w*|budget)\b", re.I)
+_ABOUT_RATING = re.compile(r"\b(?:rat\w+|review\w*|better|best|stars?|popular|good)\b", re.I)
+
+
+def compare_reply(products: Sequence[Any], question: str) -> str:
+    """Sentences comparing `products` (two or more records) on price and rating, the one
+    the question asks about first; both when it names neither."""
+    texts = prompt_table("comparisons.toml")
+    price, rating = _price_sentence(products, texts), _rating_sentence(products, texts)
+    about_price, about_rating = _ABOUT_PRICE.search(question), _ABOUT_RATING.search(question)
+    if about_price and not about_rating:
+        sentences = [price]
+    elif about_rating and not about_price:
+        sentences = [rating]
+    else:
+        sentences = [price, rating]
+    if len(products) == 2:
+        sentences.append(texts["table"])
+    return " ".join(sentences)
+
+
+def _values(product: Any) -> dict[str, str]:
+    return {
+        "name": shown_title(product),
+        "price": money(product.price, product.currency),
+        "rating": f"{product.rating:.1f}" if product.rating is not None else "",
+        "reviews": str(product.review_count or 0),
+    }
+
+
+def _pair(first: Any, second: Any) -> dict[str, str]:
+    other = {f"other_{key}": value for key, value in _values(second).items()}
+    return {**_values(first), **other}
+
+
+def _price_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:
+    if any(p.price is None for p in products):
+        return texts["no_price"]
+    low = min(p.price for p in products)
+    cheapest = [p for p in products if p.price == low]
+    if len(cheapest) == len(products):
+        return render(texts["same_price"], **_values(cheapest[0]))
+    if len(cheapest) > 1:
+        names = " and ".join(shown_title(p) for p in cheapest)
+        return render(texts["cheapest_several"], names=names, price=_values(cheapest[0])["price"])
+    if len(products) == 2:
+        other = next(p for p in products if p is not cheapest[0])
+        return render(texts["cheaper"], **_pair(cheapest[0], other))
+    return render(texts["cheapest"], **_values(cheapest[0]))
+
+
+def _rating_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:
+    if any(p.rating is None for p in products):
+        return texts["unrated"]
+    high = max(round(p.rating, 1) for p in products)
+    best = [p for p in products if round(p.rating, 1) == high]
+    if len(products) == 2 and len(best) == 2:
+        first, second = sorted(best, key=lambda p: -(p.review_count or 0))
+        if (first.review_count or 0) != (second.review_count or 0):
+            return render(texts["same_rating"], **_pair(first, second))
+        return render(texts["same_rating_reviews"], **_values(first))
+    if len(best) == len(products):
+        return render(texts["same_rating_reviews"], **_values(best[0]))
+    if len(best) > 1:
+        names = " and ".join(shown_title(p) for p in best)
+        return render(texts["best_rated_several"], names=names, rating=_values(best[0])["rating"])
+    if len(products) == 2:
+        other = next(p for p in products if p is not best[0])
+        return render(texts["better_rated"], **_pair(best[0], other))
+    return render(texts["best_rated"], **_values(best[0]))

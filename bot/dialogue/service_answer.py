@@ -1,0 +1,87 @@
+"""Service questions answered from the policy documents, in the store's own words.
+
+The answer is the passages (sentences, list items) of the sections retrieval found that
+are closest to the question, quoted in the order the store wrote them, with the sections
+cited. Nothing is paraphrased, so a fee, a deadline or a threshold is always the one the
+policy states: a small LM's rewording ("Express shipping is available for orders of $50 or
+more") is exactly the error this avoids. A list is quoted whole when it is short (the three
+delivery options, the items that cannot be returned), since one item of it alone misleads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+POLICY_SECTIONS = 6  # sections retrieved for a question; their passages are ranked
+MAX_ANSWER_CHARS = 480  # a few sentences: the citation links to the rest
+MAX_LIST_CHARS = 520  # a list this short is quoted whole
+MAX_PASSAGES = 3
+CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the answer
+
+
+@dataclass
+class ServiceAnswer:
+    text: str
+    docs: list[Any] = field(default_factory=list)  # the sections quoted, best first
+
+
+@dataclass
+class PolicyMatch:
+    """How close a question is to the policies: its closest section (`section`, cosine of
+    the section's vector) and passages (`passages`, best first, each with its cosine)."""
+
+    section: float
+    passages: list[Any]
+
+    @property
+    def passage(self) -> float:
+        return self.passages[0].score if self.passages else 0.0
+
+    def close(self, section_match: float, passage_match: float) -> bool:
+        """Whether either closeness reaches its threshold (`Settings.policy_match`,
+        `Settings.policy_passage_match`)."""
+        return self.section >= section_match or self.passage >= passage_match
+
+    @property
+    def best(self) -> float:
+        return max(self.section, self.passage)
+
+
+def match_policies(shop: Any, question: str) -> PolicyMatch:
+    """The sections closest to `question` and their passages ranked for it."""
+    hits = shop.policy_hits(question, k=POLICY_SECTIONS)
+    if not hits:
+        return PolicyMatch(0.0, [])
+    return PolicyMatch(hits[0].score, shop.policy_passages(question, [hit.doc for hit in hits]))
+
+
+def service_answer(passages: Sequence[Any]) -> ServiceAnswer | None:
+    """The answer from ranked passages (`Shop.policy_passages`, best first), or None when
+    there are none."""
+    if not passages:
+        return None
+    best = passages[0]
+    chosen = [best]
+    if best.is_item:
+        siblings = [
+            p for p in passages if p.doc.id == best.doc.id and p.block == best.block and p.is_item
+        ]
+        if sum(len(p.text) for p in siblings) <= MAX_LIST_CHARS:
+            chosen = siblings
+    used = sum(len(p.text) for p in chosen)
+    for passage in passages[1:]:
+        if len(chosen) >= MAX_PASSAGES or passage.score < best.score - CLOSE_TO_BEST:
+            break
+        if passage in chosen or used + len(passage.text) > MAX_ANSWER_CHARS:
+            continue
+        chosen.append(passage)
+        used += len(passage.text)
+    docs: list[Any] = []
+    for passage in chosen:
+        if all(passage.doc.id != doc.id for doc in docs):
+            docs.append(passage.doc)
+    order = {doc.id: rank for rank, doc in enumerate(docs)}
+    chosen.sort(key=lambda p: (order[p.doc.id], p.position))
+    return ServiceAnswer(" ".join(p.text for p in chosen), docs)
