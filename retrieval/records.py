@@ -99,8 +99,9 @@ class ProductRecords:
             return [row[0] for row in rows]
 
     def slot_values(self) -> dict[str, set[str]]:
-        """The catalog's distinct category, brand, colour and material values, lower-cased:
-        what a parsed slot may name."""
+        """The catalog's distinct category, brand, colour and material values, and the sizes
+        its products come in ("s, m, l" counts as three), lower-cased: what a parsed slot may
+        name."""
         queries = {
             "category": "SELECT DISTINCT lower(json_extract(data, '$.category')) FROM products",
             "brand": "SELECT DISTINCT lower(json_extract(data, '$.brand')) FROM products",
@@ -110,10 +111,17 @@ class ProductRecords:
             " FROM products",
         }
         with self._lock:
-            return {
+            values = {
                 slot: {row[0] for row in self._db.execute(sql) if row[0]}
                 for slot, sql in queries.items()
             }
+            listed = self._db.execute(
+                "SELECT DISTINCT lower(json_extract(data, '$.attributes.size')) FROM products"
+            )
+            values["size"] = {
+                size.strip() for (row,) in listed if row for size in str(row).split(",")
+            } - {""}
+        return values
 
     def _column_by_id(self, column: str, ids: Sequence[str]) -> dict[str, object]:
         """id -> `column` for the ids in the catalog, queried in chunks SQLite accepts."""

@@ -230,12 +230,14 @@ def test_handoff_survives_a_restart(say, assistant, settings, shop, tiny_lm, mon
 
 def test_repeated_failures_hand_over(say, assistant, settings):
     assert settings.handoff_after_failures == 3
-    say("what's the weather", "out_of_scope")
-    say("blah", "complaint", confidence=0.1)  # clarify
+    say("what's the weather today", "out_of_scope")
+    say("can you fix the thing", "complaint", confidence=0.1)  # clarify
     say("hi", "greeting")  # served: the count starts again
-    say("weather?", "out_of_scope")
+    say("is it raining outside", "out_of_scope")
     say("   ", "greeting")  # empty: counts for nothing, resets nothing
     say("🙂🙂", "greeting")
+    say("ok", "out_of_scope")  # too short to be a request the bot failed
+    say("the quantity", "complaint", confidence=0.1)
     assert assistant.sessions.state("s1").failures == 1
     say("what about the weather", "out_of_scope")
     third = say("12345678", "track_order", {"order_id": "12345678", "email": BOB})

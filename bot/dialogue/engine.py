@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,13 +47,17 @@ from bot.dialogue.comparisons import compare_reply
 from bot.dialogue.mood import is_angry
 from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
 from bot.dialogue.products import Found, ProductDesk
-from bot.dialogue.service_answer import match_policies, service_answer
+from bot.dialogue.service_answer import (
+    PolicyMatch,
+    belongs_to_policies,
+    match_policies,
+    service_answer,
+)
 from bot.dialogue.signals import (
     acts_on_order,
     asks_for_person,
     asks_which,
     of_all_shown,
-    reports_problem,
     shown_references,
     substantive,
     wants_bot_back,
@@ -103,6 +108,16 @@ def searched_anyway(parse: Parse, match: float, settings: Settings) -> bool:
     small_talk = parse.intent in CONVERSATION_INTENTS and parse.confidence < SURE_SMALL_TALK
     rejected = parse.intent == "out_of_scope" or small_talk or unsure
     return rejected and match >= settings.shopping_match
+
+
+def _names_colour(text: str, colour: str) -> bool:
+    """Whether `text` names `colour` as a colour: "in red", "a red dress", "red.", not as
+    a noun of its own ("face cream for dry skin")."""
+    after = r"(?!\s+(?:for|with|and|to|of|or|that|which|is|are)\b)(?=\s+[a-z]|\s*$|[.,!?])"
+    return bool(
+        re.search(rf"\bin {re.escape(colour)}\b", text)
+        or re.search(rf"\b{re.escape(colour)}\b{after}", text)
+    )
 
 
 class Assistant:
@@ -229,9 +244,12 @@ class Assistant:
             turn = Turn(session_id, shopper_id, text, parse, parse.intent)
             turn.timings["parse_ms"] = parse.elapsed_ms
             self._route(turn, session)
-        # Only a substantive request the bot could not serve counts towards a handoff: "ok",
-        # "the quantity" or an emoji count for nothing, and do not reset the count either.
-        failed = turn.route in FAILED_ROUTES and substantive(text)
+        # Only a substantive request the bot could not serve (or an order it could not find)
+        # counts towards a handoff: "ok", "the quantity" or an emoji count for nothing, and
+        # do not reset the count either.
+        failed = turn.route in FAILED_ROUTES and (
+            substantive(text) or turn.route == "order_not_found"
+        )
         if failed and session.failures + 1 >= self.settings.handoff_after_failures:
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_failures"]
             turn.handoff_reason = "failures"
@@ -266,7 +284,8 @@ class Assistant:
         text, intent = turn.message, turn.parse.intent
         confident = turn.parse.confidence >= self.settings.parse_confidence
         order_intent = self.order_desk.request(turn.parse, turn.message, session)
-        if order_intent is not None and not session.pending and not acts_on_order(text):
+        about_their_order = session.pending or session.last_route in ORDER_ROUTES
+        if order_intent is not None and not about_their_order and not acts_on_order(text):
             order_intent = None  # "who pays for return shipping": a rule, not an order of theirs
         if session.pending and order_intent is None:
             turn.changes.order_context["pending"] = None  # the shopper moved on
@@ -315,12 +334,19 @@ class Assistant:
 
     def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
         """A question about the products shown last, read from its words when the parser
-        took it for a search: "is the first one in stock?", "which one is cheaper?", "which
-        is the best rated of these". None when it points at nothing shown."""
-        if not session.shown or turn.parse.intent != "search_products":
+        took it for a search or found no numbers in it: "is the first one in stock?", "which
+        one is cheaper?", "which of the first two is better rated?", "which is the best
+        rated of these". None when it points at nothing shown."""
+        parse = turn.parse
+        if not session.shown or parse.intent not in SHOPPING_INTENTS:
             return None
+        given = [n for n in parse.slots.get("product_refs") or [] if n <= len(session.shown)]
+        if given and parse.intent != "search_products":
+            return None  # the parser's own details or comparison request
         text = turn.message
-        refs = shown_references(text, len(session.shown))
+        refs = given or shown_references(text, len(session.shown))
+        if not refs and parse.intent == "search_products" and parse.slots.get("category"):
+            return None  # "which tents are cheapest": a new search
         if asks_which(text):
             if not refs:
                 count = len(session.shown) if of_all_shown(text) else 2
@@ -356,19 +382,27 @@ class Assistant:
         turn.timings["policy_match"] = round(found.best, 3)
         if not found.passages:
             return False
-        if not always:
-            if not found.close(settings.policy_match, settings.policy_passage_match):
-                return False
-            if not reports_problem(text):
-                match = self.shop.nearest_match(text) if match is None else match
-                turn.timings["catalog_match"] = round(match, 3)
-                if match >= found.best:
-                    return False
+        if not always and not self._closer_to_policies(turn, found, match):
+            return False
         answer = service_answer(found.passages)
         if answer is None:
             return False
         turn.route, turn.fixed_reply, turn.docs = "policy", answer.text, answer.docs
         return True
+
+    def _closer_to_policies(self, turn: Turn, found: PolicyMatch, match: float | None) -> bool:
+        """`belongs_to_policies` for this turn; the catalog is searched only when needed."""
+        sure_search = (
+            turn.parse.intent in SHOPPING_INTENTS
+            and turn.parse.confidence >= self.settings.parse_confidence
+        )
+
+        def catalog_match() -> float:
+            value = self.shop.nearest_match(turn.message) if match is None else match
+            turn.timings["catalog_match"] = round(value, 3)
+            return value
+
+        return belongs_to_policies(found, turn.message, sure_search, catalog_match, self.settings)
 
     def _matches_catalog(self, turn: Turn) -> bool:
         """`searched_anyway`, with the catalog searched only for a parse it could rescue."""
@@ -379,6 +413,15 @@ class Assistant:
         return searched_anyway(turn.parse, match, self.settings)
 
     def _search(self, turn: Turn, carried: dict[str, Any]) -> Found:
+        """A product search for the turn. A colour the message names that the parser left in
+        the query ("red dress for a wedding") becomes a filter, when it is the only catalog
+        colour the message names."""
+        slots = turn.parse.slots
+        if "colour" not in slots:
+            colours = self.parser.vocabulary.values.get("colour", set())
+            named = [c for c in colours if _names_colour(turn.message.lower(), c)]
+            if len(named) == 1:
+                turn.parse = dataclasses.replace(turn.parse, slots={**slots, "colour": named[0]})
         return self.product_desk.search(
             turn.parse, turn.message, carried, turn.shopper_id, turn.session_id
         )

@@ -8,6 +8,7 @@ left to the LM: the reply's comparison table is computed from the records (see
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,13 @@ class ProductDesk:
             best = max(item.features.get("semantic", 0.0) for item in ranked)
             ranked = [i for i in ranked if i.features.get("semantic", 0.0) >= FIT * best]
         if sort in SORT_KEYS:
+            # "cheaper ones" after hiking boots: the cheapest hiking boots, not a sandal that
+            # shares the colour; the type most of the best matches have is what is sought.
+            kinds = Counter((item.product.attributes or {}).get("type") for item in ranked[:5])
+            kind = kinds.most_common(1)[0][0] if kinds else None
+            same = [item for item in ranked if (item.product.attributes or {}).get("type") == kind]
+            if kind and len(same) >= 2:
+                ranked = same
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
         return Found("search", ranked[:SHOWN_PRODUCTS], state)
 

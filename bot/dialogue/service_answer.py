@@ -10,15 +10,18 @@ delivery options, the items that cannot be returned), since one item of it alone
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.dialogue.signals import service_words
 
 POLICY_SECTIONS = 6  # sections retrieved for a question; their passages are ranked
 MAX_ANSWER_CHARS = 480  # a few sentences: the citation links to the rest
 MAX_LIST_CHARS = 520  # a list this short is quoted whole
 MAX_PASSAGES = 3
 CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the answer
+SERVICE_WORDS_EASE = 0.1  # how much less closeness a message with service words needs
 
 
 @dataclass
@@ -55,6 +58,30 @@ def match_policies(shop: Any, question: str) -> PolicyMatch:
     if not hits:
         return PolicyMatch(0.0, [])
     return PolicyMatch(hits[0].score, shop.policy_passages(question, [hit.doc for hit in hits]))
+
+
+def belongs_to_policies(
+    found: PolicyMatch,
+    message: str,
+    sure_search: bool,
+    catalog_match: Callable[[], float],
+    settings: Any,
+) -> bool:
+    """Whether a message is a service question, by its closeness to the policies (`found`)
+    and to the catalog (`catalog_match()`, called only when needed). A message with service
+    words (a problem, "will you ...", a contact question: `signals.service_words`) needs
+    `SERVICE_WORDS_EASE` less closeness and is not weighed against the catalog; a request
+    the parser is sure is a product search (`sure_search`) must be closer to a whole section
+    than to any product ("shoes I can stand in all day" is near a returns sentence about
+    shoes); anything else must reach `settings.policy_match` (a section) or
+    `settings.policy_passage_match` (a passage) and be closer to the policies than to any
+    product."""
+    section, passage = settings.policy_match, settings.policy_passage_match
+    if service_words(message):
+        return found.close(section - SERVICE_WORDS_EASE, passage - SERVICE_WORDS_EASE)
+    if sure_search:
+        return found.section >= section and found.section > catalog_match()
+    return found.close(section, passage) and found.best > catalog_match()
 
 
 def service_answer(passages: Sequence[Any]) -> ServiceAnswer | None:

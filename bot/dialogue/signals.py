@@ -34,7 +34,8 @@ _OWN_ORDER = re.compile(
     re.I,
 )
 _ACTION_REQUEST = re.compile(
-    r"^\s*(?:please\s+|pls\s+)?(?:cancel|track|refund|change|update|modify|return)\b"
+    r"^\s*(?:please\s+|pls\s+)?(?:cancel|track|refund|change|update|modify|return|send|resend"
+    r"|email|show|give|get)\b"
     r"|\b(?:i want|i'd like|i would like|i need|i wanna|help me|please)\s+(?:to\s+)?"
     r"(?:cancel|track|change|update|modify|get my|have my|a refund|my)\b",
     re.I,
@@ -56,12 +57,14 @@ _WHICH = re.compile(
     re.I,
 )
 _OF_ALL = re.compile(r"\b(?:of|among)\s+(?:these|them|those|all)\b", re.I)
-_PROBLEM = re.compile(
+_SERVICE = re.compile(
     r"\b(?:broken|broke|damaged|defective|faulty|cracked|leaking|wrong (?:size|item|colou?r|one)"
     r"|missing|never (?:arrived|came)|hasn'?t (?:arrived|come)|didn'?t (?:arrive|come)|late"
     r"|lost|stopped working|doesn'?t work|not working|charged twice|declined)\b"
     r"|^\s*(?:will|would|do|does|can|could) you (?!have|sell|carry|stock|recommend|suggest|show"
-    r"|find|get|help me find|look)",
+    r"|find|get|help me find|look)"
+    r"|\b(?:phone number|your number|e-?mail address|contact (?:you|the store)|call you|reach you"
+    r"|opening hours|your hours)\b",
     re.I,
 )
 MIN_SUBSTANTIVE_WORDS = 3
@@ -113,11 +116,11 @@ def of_all_shown(text: str) -> bool:
     return bool(_OF_ALL.search(text))
 
 
-def reports_problem(text: str) -> bool:
-    """Whether the message reports a problem with an order or asks what the store does
-    ("the blender arrived broken", "will you set up a standing desk?"): a service question
-    even when it names a product."""
-    return bool(_PROBLEM.search(text))
+def service_words(text: str) -> bool:
+    """Whether the message reports a problem with an order, asks what the store does, or
+    asks how to reach it ("the blender arrived broken", "will you set up a standing desk?",
+    "what's your phone number"): a service question even when it names a product."""
+    return bool(_SERVICE.search(text))
 
 
 def substantive(text: str) -> bool:

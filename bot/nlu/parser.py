@@ -161,7 +161,7 @@ class IntentParser:
         if not self.draft_tokens:
             return lambda produced: []
         first_turn = not (previous and previous.get("intent"))
-        values = self.vocabulary.values
+        values = {k: v for k, v in self.vocabulary.values.items() if k in CHECKED_VALUE_SLOTS}
         guesses = guess_slots(message, intent, values, first_turn)
         return ParseDrafter(self.lm.tokenizer, message, guesses, values, self.draft_tokens)
 
@@ -179,11 +179,36 @@ class IntentParser:
                 value = self.vocabulary.match(name, value)
                 if value is None:
                     continue
+            if name == "size":
+                price = _price_said_as_size(str(value), lowered)
+                if price is not None:  # "boots under 150": a price, not a size
+                    checked.setdefault(price[0], price[1])
+                    continue
+                sizes = self.vocabulary.values.get("size")
+                if sizes and str(value).strip().lower() not in sizes:
+                    continue  # a size no product comes in
             checked[name] = value
         email = EMAIL.search(message)
         if email and "email" not in checked:
             checked["email"] = email.group().lower()
         return checked
+
+
+_PRICE_WORDS = (
+    ("price_max", r"under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than"),
+    ("price_min", r"over|above|more than|at least|min(?:imum)?|from"),
+)
+
+
+def _price_said_as_size(value: str, message: str) -> tuple[str, float] | None:
+    """("price_max", 150.0) when the number the LM took for a size follows a price word in
+    the message ("hiking boots under 150"); None otherwise."""
+    if not re.fullmatch(r"\d+(?:\.\d+)?", value.strip()):
+        return None
+    for slot, words in _PRICE_WORDS:
+        if re.search(rf"\b(?:{words})\s*\$?\s*{re.escape(value.strip())}\b", message):
+            return slot, float(value)
+    return None
 
 
 def _ms(started: float) -> float:
