@@ -1,12 +1,17 @@
 """Groundedness of chat replies: over generated shopping turns on the demo catalog, count
-product names, brands and prices in replies that are not in the turn's retrieved records.
+product names, brands and prices in replies that are not in the turn's retrieved records,
+and ratings, review counts, stock statements and comparisons the records contradict; over
+held-out service questions (the shared Bitext data), count empty answers and prices or
+numbers a policy answer states that its cited sections do not.
 
-The check here is independent of the bot's own (`bot/grounding.py`): every catalog title
-and brand, and every price-looking string, is searched for in each reply. Also reported:
-how often the bot's check had to drop an LM sentence, and how often it fell back to a
+The checks here are independent of the bot's own (`bot/dialogue/grounding.py`,
+`bot/dialogue/claims.py`): every catalog title and brand and every price-looking string is
+searched for in each reply; a comparison counts as false only when no product the sentence
+names bears it out (the bot's own check is stricter: it reads the sentence's subject). Also
+reported: how often the bot's check dropped an LM sentence, and how often it fell back to a
 record-only reply.
 
-    python benchmarks/groundedness.py                # 500 turns, writes benchmarks/out/
+    python benchmarks/groundedness.py                # 500 + 150 turns, writes benchmarks/out/
 """
 
 from __future__ import annotations
@@ -22,6 +27,56 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
 PRICE = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d{1,2})?)")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+RATING = re.compile(r"(?:rated|rating:?|rating of)\s+(\d\.\d)|(\d\.\d)\s*(?:stars|out of 5)")
+REVIEWS = re.compile(r"(\d[\d,]*)\s+(?:reviews|shoppers|ratings)")
+# words -> (value, whether more of it is claimed)
+COMPARATIVES = {
+    r"cheaper|cheapest|less expensive|lower price|more affordable": (lambda p: p.price, False),
+    r"more expensive|pricier|priciest|most expensive": (lambda p: p.price, True),
+    r"better rat|higher rat|best rat|highest rat|better review|top rated": (
+        lambda p: p.rating,
+        True,
+    ),
+    r"lower rat|worse rat|worst rat": (lambda p: p.rating, False),
+    r"more popular|most popular|more reviews|most reviews": (lambda p: p.review_count, True),
+}
+
+
+def false_claims(reply: str, shown: list) -> list[str]:
+    """Sentences stating a rating, review count, stock status or comparison that no shown
+    product bears out."""
+    found = []
+    for sentence in SENTENCE.split(reply):
+        lowered = sentence.lower()
+        named = [p for p in shown if p.title.lower() in lowered] or shown
+        ratings = {round(p.rating, 1) for p in named if p.rating is not None}
+        counts = {p.review_count for p in named}
+        bad = any(float(a or b) not in ratings for a, b in RATING.findall(lowered))
+        bad |= any(int(n.replace(",", "")) not in counts for n in REVIEWS.findall(lowered))
+        bad |= "out of stock" in lowered and all(p.in_stock is not False for p in named)
+        for words, (value, more) in COMPARATIVES.items():
+            if not re.search(words, lowered) or not shown:
+                continue
+            field = named if len(named) >= 2 else shown
+            values = [value(p) for p in field]
+            if None in values or len(field) < 2:
+                bad = True
+                continue
+            extreme = max(values) if more else min(values)
+            subjects = [p for p in named if value(p) == extreme]
+            bad |= not subjects or values.count(extreme) > 1 and "share" not in lowered
+        if bad:
+            found.append(sentence)
+    return found
+
+
+def policy_violations(reply: str, docs: list) -> list[str]:
+    """Prices and numbers a policy answer states that its cited sections do not."""
+    source = " ".join(doc.text for doc in docs).replace("**", "")
+    numbers = set(NUMBER.findall(source))
+    return [n for n in NUMBER.findall(reply) if n not in numbers]
 
 
 def violations(reply: str, shown: list, catalog: list) -> dict[str, list[str]]:
@@ -46,6 +101,7 @@ def violations(reply: str, shown: list, catalog: list) -> dict[str, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=500)
+    parser.add_argument("--service", type=int, default=150, help="held-out service questions")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -66,7 +122,7 @@ def main() -> None:
 
         lm = load_lm(data_dir=lm_dir, adapter=settings.adapter_path)
         assistant = Assistant.open(settings, shop, lm=lm)
-        totals = {"price": 0, "title": 0, "brand": 0}
+        totals = {"price": 0, "title": 0, "brand": 0, "claim": 0}
         examples, removed_turns, fallbacks, reply_ms, speeds = [], 0, 0, [], []
         replies: list[dict] = []
         session = 0
@@ -78,6 +134,7 @@ def main() -> None:
             reply_ms.append((time.perf_counter() - started) * 1000)
             shown = [item.product for item in turn.products]
             found = violations(turn.reply, shown, catalog)
+            found["claim"] = false_claims(turn.reply, shown)
             for kind, items in found.items():
                 totals[kind] += len(items)
             replies.append({"text": row["text"], "reply": turn.reply,
@@ -88,6 +145,19 @@ def main() -> None:
             fallbacks += turn.reply.startswith("Here is what I found:")
             if turn.timings.get("decode_tokens_per_s"):
                 speeds.append(turn.timings["decode_tokens_per_s"])
+        service = service_questions(args.service)
+        policy = {"turns": len(service), "answered_from_policies": 0, "empty": 0, "unbacked": 0}
+        for number, text in enumerate(service):
+            started = time.perf_counter()
+            turn = assistant.respond(text, session_id=f"service-{number}")
+            reply_ms.append((time.perf_counter() - started) * 1000)
+            if turn.route == "policy":
+                policy["answered_from_policies"] += 1
+                policy["empty"] += not turn.reply.strip()
+                unbacked = policy_violations(turn.reply, turn.docs)
+                policy["unbacked"] += len(unbacked)
+                if unbacked and len(examples) < 10:
+                    examples.append({"text": text, "reply": turn.reply, "unbacked": unbacked})
         assistant.close()
         shop.close()
     result = {
@@ -96,6 +166,7 @@ def main() -> None:
         "ungrounded_total": sum(totals.values()),
         "turns_with_sentences_removed": removed_turns,
         "record_only_fallbacks": fallbacks,
+        "service_questions": policy,
         "turn_ms_p50": round(statistics.median(reply_ms), 1),
         "decode_tokens_per_s_p50": round(statistics.median(speeds), 1) if speeds else None,
         "examples": examples,
@@ -111,6 +182,18 @@ def main() -> None:
             f"{len(examples)} example violations in benchmarks/out/groundedness.json",
             file=sys.stderr,
         )
+
+
+def service_questions(count: int) -> list[str]:
+    """Held-out customer-service utterances of the shared data (the parser's validation
+    split), [] without the shared data."""
+    from finetune.dataset import SHARED_DATA, SUPPORT_FILE, DatasetSizes, read_jsonl, split_support
+
+    if not (SHARED_DATA / SUPPORT_FILE).is_file():
+        return []
+    sizes = DatasetSizes()
+    _, held_out = split_support(read_jsonl(SHARED_DATA / SUPPORT_FILE), sizes.validation_share, 0)
+    return [row["text"] for row in held_out[:count]]
 
 
 if __name__ == "__main__":

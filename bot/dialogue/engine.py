@@ -368,12 +368,16 @@ class Assistant:
         passage (`Settings.policy_match`, `Settings.policy_passage_match`) and closer to the
         policies than to any product (or reports a problem: "the blender arrived broken"),
         or `always` (the parser is sure it is a service question). A short follow-up to a
-        policy answer ("do they expire?") that is no product request is matched together
-        with the question before it. True when the turn was answered."""
+        policy answer ("do they expire?") that is no product request ("something cheaper")
+        is matched together with the question before it. True when the turn was answered."""
         text, settings = turn.message, self.settings
         found = match_policies(self.shop, text)
         match = None
-        if session.last_route == "policy" and session.last_message and not always:
+        sure_search = (
+            turn.parse.intent in SHOPPING_INTENTS
+            and turn.parse.confidence >= settings.parse_confidence
+        )
+        if session.last_route == "policy" and session.last_message and not (always or sure_search):
             match = self.shop.nearest_match(text)
             if len(text.split()) <= MAX_FOLLOW_UP_WORDS and match < settings.shopping_match:
                 joined = match_policies(self.shop, f"{session.last_message} {text}")
