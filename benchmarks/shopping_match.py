@@ -14,6 +14,8 @@ out_of_scope. The chat searches such a message anyway when its nearest product i
   validation topics) that are still refused;
 - service requests sent to search: held-out customer-service utterances that the rule would
   send to a product search.
+Also reported: out-of-scope utterances refused end to end, with both rescues the chat
+applies (this one, and closeness to the policies, `benchmarks/policy_match.py`).
 The 0.4 default was chosen on the first 150 queries and 150 out-of-scope rows (seed 0); this
 reports the rows after those, which played no part in choosing it.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.dialogue.engine import searched_anyway  # noqa: E402
+from bot.dialogue.service_answer import belongs_to_policies, match_policies  # noqa: E402
 from bot.lm.loading import load_lm  # noqa: E402
 from bot.nlu.parser import IntentParser, SlotVocabulary  # noqa: E402
 from bot.nlu.schema import SHOPPING_INTENTS  # noqa: E402
@@ -86,13 +89,21 @@ def main() -> None:
     }
 
     searched: dict[str, dict[str, list[str]]] = {}
+    answered: list[str] = []  # out-of-scope rows the policy rule answers instead of refusing
     for name, texts in sets.items():
         searched[name] = {"off": [], "on": []}
         for text in texts:
             parse = intents.parse(text)
             match = shop.nearest_match(text)
+            if name == "out_of_scope":
+                sure = parse.intent in SHOPPING_INTENTS and parse.confidence >= 0.5
+                found = match_policies(shop, text)
+                if belongs_to_policies(found, text, sure, lambda m=match: m, settings):
+                    answered.append(text)
             for label, rule in (("off", off), ("on", settings)):
-                is_search = parse.intent in SHOPPING_INTENTS or searched_anyway(parse, match, rule)
+                is_search = parse.intent in SHOPPING_INTENTS or searched_anyway(
+                    parse, match, rule, text
+                )
                 if is_search:
                     searched[name][label].append(text)
     shop.close()
@@ -110,6 +121,13 @@ def main() -> None:
             label: round(1 - share("out_of_scope", label), 4) for label in ("off", "on")
         },
         "service_sent_to_search": {label: share("service", label) for label in ("off", "on")},
+        # Both rescues together, as the chat routes: refused only if neither takes it.
+        "out_of_scope_refused_end_to_end": round(
+            1
+            - len(set(searched["out_of_scope"]["on"]) | set(answered)) / len(sets["out_of_scope"]),
+            4,
+        ),
+        "out_of_scope_answered_from_policies": sorted(answered),
         "rescued_examples": sorted(
             set(searched["shopping"]["on"]) - set(searched["shopping"]["off"])
         )[:10],

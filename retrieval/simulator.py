@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from retrieval.ranking import Candidate, ProductPosteriors, RankRequest, Scorer
 
 POLICIES = ("static", "greedy", "thompson")
 SHOWN = 10
+PROGRESS_EVERY = 100  # sessions between progress reports
 PRIOR_MEAN = 0.05
 PRIOR_STRENGTH = 10.0
 ONLINE_WEIGHTS = True
@@ -205,13 +207,16 @@ class ShopperSimulator:
             for _ in range(sessions)
         ]
 
-    def run(self, sessions: int = 5000) -> dict:
-        """Play `sessions` sessions through every policy, with the same shoppers and requests."""
+    def run(self, sessions: int = 5000, progress: Callable[[int], None] | None = None) -> dict:
+        """Play `sessions` sessions through every policy, with the same shoppers and requests;
+        `progress(n)` is called as each policy finishes n more sessions."""
         plan = self.draw_plan(sessions)
         runs = {}
         learnt: dict[str, tuple[Scorer, dict]] = {}
         for number, policy in enumerate(POLICIES):
-            runs[policy], learnt[policy] = self.play(policy, plan, seed=1000 + number)
+            runs[policy], learnt[policy] = self.play(
+                policy, plan, seed=1000 + number, progress=progress
+            )
         scorer, history = learnt["thompson"]
         with_history, without_history = self.personalisation(scorer, history)
         return {
@@ -224,7 +229,13 @@ class ShopperSimulator:
             "curves": {name: run.regret_curve for name, run in runs.items()},
         }
 
-    def play(self, policy: str, plan: list[tuple[int, int]], seed: int):
+    def play(
+        self,
+        policy: str,
+        plan: list[tuple[int, int]],
+        seed: int,
+        progress: Callable[[int], None] | None = None,
+    ):
         """Play the `plan` with one policy: (its PolicyRun, (its scorer, each shopper's events))."""
         rng = np.random.default_rng(seed)
         scorer = Scorer(
@@ -235,6 +246,8 @@ class ShopperSimulator:
         history: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
         run = PolicyRun()
         for step, (who, interest) in enumerate(plan):
+            if progress and step and step % PROGRESS_EVERY == 0:
+                progress(PROGRESS_EVERY)
             shopper = self.shoppers[who]
             wanted = shopper.types[interest]
             candidates = self.candidates(wanted, progress=step / len(plan))
@@ -277,6 +290,8 @@ class ShopperSimulator:
                         scorer.weights = pairwise_step(scorer.weights, features[pid], others)
             if step % 50 == 49 or step == len(plan) - 1:
                 run.regret_curve.append(round(run.regret, 3))
+        if progress:
+            progress(len(plan) % PROGRESS_EVERY or PROGRESS_EVERY)
         return run, (scorer, history)
 
     def personalisation(

@@ -54,6 +54,7 @@ def say(tmp_path, real_embedder, tiny_lm, monkeypatch):
         monkeypatch.setattr(assistant.parser, "parse", lambda *_: parse)
         return assistant.respond(text, session)
 
+    say.assistant = assistant
     yield say
     assistant.close()
     shop.close()
@@ -119,3 +120,44 @@ def test_a_problem_report_is_a_service_question_even_naming_a_product(say):
         "Damaged, defective or wrong items",
         "Late, lost or damaged packages",
     )
+
+
+def test_scripted_conversations_report_each_failing_turn_and_leave_no_trace(
+    say, tmp_path, monkeypatch
+):
+    import sqlite3
+
+    from bot.dialogue.scripted import read_scripts, replay
+
+    script = tmp_path / "script.jsonl"
+    script.write_text(
+        '{"id": "shipping", "turns": [{"say": "how much is express shipping", '
+        '"expect": {"route": "policy", "contains": ["$12.99"]}}, '
+        '{"say": "is there free shipping?", "expect": {"route": "search"}}]}\n'
+        "not json\n"
+        '{"id": "bad", "turns": [{"say": "hi", "expect": {"colour_of_sky": "blue"}}]}\n'
+        '{"id": "kettles", "turns": [{"say": "kettles", "expect": {"type": "electric kettle", '
+        '"price_max": 50, "products": true}}]}\n',
+        encoding="utf-8",
+    )
+    scripts, rejected = read_scripts(script)
+    assert [s.id for s in scripts] == ["shipping", "kettles"]
+    assert [line for line, _ in rejected] == [2, 3] and "colour_of_sky" in rejected[1][1]
+    assistant = say.assistant
+    kettles = Parse("search_products", {"query": "kettle"}, 0.9)
+    refused = Parse("out_of_scope", {}, 0.9)  # what the shipped adapter reads for both
+    monkeypatch.setattr(
+        assistant.parser, "parse", lambda text, *_: kettles if text == "kettles" else refused
+    )
+    seen = []
+    result = replay(assistant, scripts, progress=seen.append)
+    assert (result["turns"], result["turns_passed"]) == (3, 2)
+    assert (result["conversations"], result["conversations_passed"]) == (2, 1)
+    [failure] = result["failures"]
+    assert failure["turn"] == 2 and failure["route"] == "policy"
+    assert failure["failures"] == ['route: wanted "search", got "policy"']
+    assert seen == [1, 1, 1]
+    stored = sqlite3.connect(assistant.settings.data_dir / "sessions.sqlite")
+    assert stored.execute("SELECT count(*) FROM turns").fetchone() == (0,)
+    assert stored.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    assert assistant.shop.events.count() == 0  # the search's impressions went too

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.options import common_options, emit
+from bot.cli.options import common_options, emit, progress_bar
 
 
 @click.group("finetune")
@@ -199,7 +199,7 @@ def bench_scorer(
     Example usage: shopbot bench scorer --sessions 5000 --seed 0 --json --plot curves.png
     """
     from retrieval.demo.catalog import generate_catalog
-    from retrieval.simulator import ShopperSimulator, plot_curves
+    from retrieval.simulator import POLICIES, ShopperSimulator, plot_curves
 
     simulator = ShopperSimulator(
         generate_catalog(products, seed=seed),
@@ -207,7 +207,8 @@ def bench_scorer(
         exploration=exploration,
         seed=seed,
     )
-    result = simulator.run(sessions)
+    with progress_bar(sessions * len(POLICIES), "sessions") as advance:
+        result = simulator.run(sessions, progress=advance)
     if plot:
         plot_curves(result["curves"], plot)
     report = {"policies": result["policies"], "personalization": result["personalization"]}

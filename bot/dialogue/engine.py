@@ -58,6 +58,7 @@ from bot.dialogue.signals import (
     asks_for_person,
     asks_which,
     of_all_shown,
+    shopping_words,
     shown_references,
     substantive,
     wants_bot_back,
@@ -93,21 +94,29 @@ ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 FAILED_ROUTES = ("clarify", "out_of_scope", "order_not_found")
 MAX_FOLLOW_UPS = 3
 MAX_FOLLOW_UP_WORDS = 8  # a message this short after a policy answer may continue it
+NEAREST_ONLY = 0.35  # a best match less similar than this is no match: the lead says so
+SHOPPING_WORDS_EASE = 0.15  # less catalog closeness a message asking for a product needs
 SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
 
 
-def searched_anyway(parse: Parse, match: float, settings: Settings) -> bool:
+def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = "") -> bool:
     """Whether a message the parser calls out of scope, or is unsure of, is a product search
-    after all: its nearest product is at least `settings.shopping_match` similar. Small talk
-    counts only when the parser is not sure of it either: after a search it has called "a
-    gift for a coffee lover" a greeting, while "thank you!" is parsed as thanks with near
-    certainty and may still sit near the threshold on a small catalog."""
+    after all: its nearest product is at least `settings.shopping_match` similar, or
+    `SHOPPING_WORDS_EASE` less when its words ask for a product ("I am looking for an office
+    calendar", "gift ideas for my dad": the store may not carry it, and the shopper should
+    hear so with the nearest alternatives, not a refusal). Small talk counts only when the
+    parser is not sure of it either: after a search it has called "a gift for a coffee
+    lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
+    still sit near the threshold on a small catalog."""
     unsure = parse.confidence < settings.parse_confidence
     if parse.intent in SHOPPING_INTENTS or parse.intent in HANDOFF_INTENTS:
         return False
     small_talk = parse.intent in CONVERSATION_INTENTS and parse.confidence < SURE_SMALL_TALK
     rejected = parse.intent == "out_of_scope" or small_talk or unsure
-    return rejected and match >= settings.shopping_match
+    threshold = settings.shopping_match
+    if text and shopping_words(text):
+        threshold -= SHOPPING_WORDS_EASE
+    return rejected and match >= threshold
 
 
 def _names_colour(text: str, colour: str) -> bool:
@@ -410,11 +419,11 @@ class Assistant:
 
     def _matches_catalog(self, turn: Turn) -> bool:
         """`searched_anyway`, with the catalog searched only for a parse it could rescue."""
-        if not searched_anyway(turn.parse, 1.0, self.settings):
+        if not searched_anyway(turn.parse, 1.0, self.settings, turn.message):
             return False
         match = self.shop.nearest_match(turn.message)
         turn.timings["catalog_match"] = round(match, 3)
-        return searched_anyway(turn.parse, match, self.settings)
+        return searched_anyway(turn.parse, match, self.settings, turn.message)
 
     def _search(self, turn: Turn, carried: dict[str, Any]) -> Found:
         """A product search for the turn. A colour the message names that the parser left in
@@ -464,7 +473,10 @@ class Assistant:
             shown = turn.shown()
             lead = None
             if turn.route == "search" and turn.products and not turn.detailed:
-                lead = render(self.texts["search_lead"], thing=product_kind(shown))
+                # Nothing close ("do you sell bikes?"): say so, and show the nearest we have.
+                best = max(item.features.get("semantic", 0.0) for item in turn.products)
+                key = "search_lead" if best >= NEAREST_ONLY else "search_nearest"
+                lead = render(self.texts[key], thing=product_kind(shown))
             stats: dict[str, Any] = {}
             for piece in self.writer.stream(
                 turn.message,

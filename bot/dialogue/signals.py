@@ -116,6 +116,19 @@ def of_all_shown(text: str) -> bool:
     return bool(_OF_ALL.search(text))
 
 
+_SHOPPING = re.compile(
+    r"\b(?:looking for|look for|shopping for|gift|gifts|present for|buy|purchase"
+    r"|do you (?:have|sell|carry|stock)|something (?:to|for|that))\b",
+    re.I,
+)
+
+
+def shopping_words(text: str) -> bool:
+    """Whether the words ask for a product ("I am looking for ...", "gift ideas for my
+    dad", "something to count my steps", "do you sell bikes?")."""
+    return bool(_SHOPPING.search(text))
+
+
 def service_words(text: str) -> bool:
     """Whether the message reports a problem with an order, asks what the store does, or
     asks how to reach it ("the blender arrived broken", "will you set up a standing desk?",
