@@ -4,7 +4,7 @@ even when the parser reads them wrong.
 The real default embedder decides closeness to the policies and the catalog (a hash
 embedder's similarities would mean nothing); the tiny random LM stands in for the parser,
 so each message says what the parser read, usually the wrong thing the shipped adapter
-reads for it (measured in benchmarks/out/conversations-before.txt).
+reads for it (measured in benchmarks/conversations/demo_store.before.txt).
 """
 
 from __future__ import annotations

@@ -1,0 +1,43 @@
+"""The shopper-written evaluation turns are kept out of training: none of them is a row of
+the shared training data or of the generated shopping turns `shopbot finetune build` trains
+on, so the conversation figures in the README measure language the model never saw."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune.dataset import OUT_OF_SCOPE_FILE, SHARED_DATA, SUPPORT_FILE, DatasetSizes, read_jsonl
+from finetune.shopping_requests import generate_shopping_turns
+from retrieval.demo.catalog import generate_catalog
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks" / "conversations"
+
+
+def said() -> set[str]:
+    return {
+        turn["say"].lower().strip()
+        for path in SCRIPTS.glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+        for turn in json.loads(line)["turns"]
+    }
+
+
+def test_no_evaluation_turn_is_a_generated_training_turn():
+    sizes = DatasetSizes()
+    rows = generate_shopping_turns(generate_catalog(1200), sizes.shopping_train, 0, "train")
+    assert said().isdisjoint({row["text"].lower().strip() for row in rows})
+
+
+def test_no_evaluation_turn_is_in_the_shared_data():
+    if not (SHARED_DATA / SUPPORT_FILE).is_file():
+        pytest.skip(f"the shared data is not in {SHARED_DATA}")
+    texts = {
+        row["text"].lower().strip()
+        for name in (SUPPORT_FILE, OUT_OF_SCOPE_FILE)
+        for row in read_jsonl(SHARED_DATA / name)
+    }
+    assert said().isdisjoint(texts)
