@@ -241,6 +241,15 @@ class EventStore:
             is not None
         )  # fmt: skip
 
+    def counts(self, start: float, end: float) -> dict[str, int]:
+        """How many events of each type were recorded between `start` and `end`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT type, count(*) FROM events WHERE ts >= ? AND ts < ? GROUP BY type",
+                (start, end),
+            ).fetchall()
+        return {kind: count for kind, count in rows}
+
     def delete_shopper(self, shopper_id: str, session_ids: Sequence[str] = ()) -> int:
         """Erase a shopper's events, with the anonymous events of sessions they signed in to
         and of `session_ids` (the sessions they owned, from the session store).

@@ -25,6 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from bot.channels.access import Access, AccessDenied
+from bot.channels.admin import admin_router
 from bot.channels.chatwoot import chatwoot_router
 from bot.channels.openai import openai_router
 from bot.channels.rest import rest_router
@@ -80,6 +81,7 @@ def build_app(
     app.include_router(chatwoot_router(settings, helpdesk_answer))
     app.include_router(widget_router(settings))
     app.include_router(rest_router(settings, shop, chats, access))
+    app.include_router(admin_router(shop, chats, access))
     app.include_router(openai_router(chats, access))
     if ui:
         import gradio as gr

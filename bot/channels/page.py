@@ -180,9 +180,13 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
         history: list[dict[str, str]] = []
         if owned(session_id, request):
             for turn in chats.sessions.history(session_id, limit=20):
-                history.append({"role": "user", "content": as_text(turn["message"])})
+                if turn["message"]:  # an agent's turn has no shopper message
+                    history.append({"role": "user", "content": as_text(turn["message"])})
                 if turn.get("reply"):
-                    history.append({"role": "assistant", "content": as_text(turn["reply"])})
+                    reply = as_text(turn["reply"])
+                    if turn["route"] == "agent":
+                        reply = f"{as_text(turn['author'] or 'Our team')}: {reply}"
+                    history.append({"role": "assistant", "content": reply})
         else:
             session_id = new_session_id("web-")
         return (

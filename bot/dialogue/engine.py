@@ -500,6 +500,8 @@ class Assistant:
     def _save(self, turn: Turn) -> None:
         """The completed turn and what it changed in its session, in one transaction."""
         state = turn.state if turn.route in ("search", "details") else {}
+        if turn.route == "handoff":
+            state = {"handoff_reason": turn.handoff_reason or "asked"}
         record = TurnRecord(
             session_id=turn.session_id,
             message=redact_email(turn.message),

@@ -40,9 +40,11 @@ CREATE TABLE IF NOT EXISTS turns (
     state TEXT NOT NULL,
     shown TEXT NOT NULL,
     reply TEXT NOT NULL,
-    route TEXT NOT NULL
+    route TEXT NOT NULL,
+    author TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, rid);
+CREATE INDEX IF NOT EXISTS turns_by_time ON turns (ts);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
     shopper_id TEXT,
@@ -140,6 +142,9 @@ class SessionStore:
             for statement in MIGRATIONS:
                 self._db.execute(statement)
             self._db.commit()
+        if "author" not in {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}:
+            self._db.execute("ALTER TABLE turns ADD COLUMN author TEXT")  # agent turns name one
+            self._db.commit()
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -228,13 +233,58 @@ class SessionStore:
             return cursor.rowcount > 0
 
     def handed_off(self) -> list[dict[str, Any]]:
-        """The conversations people have taken over, oldest handoff first."""
+        """The conversations people have taken over, oldest handoff first, each with the
+        shopper's last message."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT session_id, shopper_id, handed_off_at, handoff_reason FROM sessions"
-                " WHERE handed_off_at IS NOT NULL ORDER BY handed_off_at"
+                "SELECT s.session_id, s.shopper_id, s.handed_off_at, s.handoff_reason,"
+                " (SELECT message FROM turns t WHERE t.session_id = s.session_id"
+                "  AND t.route != 'agent' AND t.message != '' ORDER BY rid DESC LIMIT 1)"
+                " FROM sessions s WHERE s.handed_off_at IS NOT NULL ORDER BY s.handed_off_at"
             ).fetchall()
-        keys = ("session_id", "shopper_id", "handed_off_at", "reason")
+        keys = ("session_id", "shopper_id", "handed_off_at", "reason", "last_message")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def add_agent_message(self, session_id: str, text: str, author: str) -> float:
+        """A person's message to the shopper, as a turn of the session (route "agent", the
+        text as its reply). A person who writes has taken the conversation over: the bot
+        stays silent in it until `release`. Returns the message's time."""
+        now = time.time()
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO turns (session_id, shopper_id, ts, message, intent, slots, state,"
+                " shown, reply, route, author) VALUES (?, NULL, ?, '', 'agent', '{}', '{}',"
+                " '[]', ?, 'agent', ?)",
+                (session_id, now, text, author),
+            )
+            self._db.execute(
+                "UPDATE sessions SET handed_off_at = ?, handoff_reason = 'operator', failures = 0,"
+                " pending = NULL WHERE session_id = ? AND handed_off_at IS NULL",
+                (now, session_id),
+            )
+        return now
+
+    def exists(self, session_id: str) -> bool:
+        with self._lock:
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+                is not None
+            )
+
+    def activity(self, start: float, end: float) -> list[dict[str, Any]]:
+        """The shoppers' turns (not the agents') between `start` and `end`, oldest first:
+        session, time, message, intent, route, how many products were shown, and for a
+        handoff turn its reason."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT session_id, ts, message, intent, route, json_array_length(shown),"
+                " json_extract(state, '$.handoff_reason')"
+                " FROM turns WHERE ts >= ? AND ts < ? AND route != 'agent' ORDER BY rid",
+                (start, end),
+            ).fetchall()
+        keys = ("session_id", "ts", "message", "intent", "route", "shown", "handoff_reason")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def save_turn(self, turn: TurnRecord, changes: SessionChanges) -> None:
@@ -300,11 +350,14 @@ class SessionStore:
         """The session's last `limit` turns, oldest first (the transcript a person sees)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT ts, message, intent, slots, shown, reply, route, shopper_id FROM turns"
-                " WHERE session_id = ? ORDER BY rid DESC LIMIT ?",
+                "SELECT ts, message, intent, slots, shown, reply, route, shopper_id, author"
+                " FROM turns WHERE session_id = ? ORDER BY rid DESC LIMIT ?",
                 (session_id, limit),
             ).fetchall()
-        keys = ("ts", "message", "intent", "slots", "shown", "reply", "route", "shopper_id")
+        keys = (
+            *("ts", "message", "intent", "slots", "shown", "reply", "route", "shopper_id"),
+            "author",
+        )
         turns = [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
         for turn in turns:
             turn["slots"], turn["shown"] = json.loads(turn["slots"]), json.loads(turn["shown"])

@@ -1,0 +1,86 @@
+"""What the bot did over a period, for the store's operators: conversations and turns, how
+many a person had to take over and why, what the bot could not answer (with examples),
+searches that found nothing, and how shoppers responded to the products shown.
+
+`bot_metrics` is a pure function of the shoppers' turns (`SessionStore.activity`) and the
+feedback events' counts of the same period, so it is tested on seeded rows as they are.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+UNANSWERED_ROUTES = {"clarify": "not understood", "out_of_scope": "out of scope"}
+MAX_EXAMPLES = 5
+TOP_INTENTS = 10
+HANDOFF_ROUTES = ("handoff",)
+
+
+def bot_metrics(turns: Sequence[dict[str, Any]], events: dict[str, int]) -> dict[str, Any]:
+    """`turns`: the period's shopper turns, oldest first (session_id, message, intent,
+    route, shown: how many products were shown, handoff_reason on a handoff turn);
+    `events`: feedback counts by type (impression, click, like, ...)."""
+    sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for turn in turns:
+        sessions[turn["session_id"]].append(turn)
+    handed = {s for s, ts in sessions.items() if any(t["route"] in HANDOFF_ROUTES for t in ts)}
+    handed |= {s for s, ts in sessions.items() if any(t["route"] == "handed_off" for t in ts)}
+    resolved = [s for s, ts in sessions.items() if s not in handed and not _unanswered(ts[-1])]
+    unanswered: dict[str, list[str]] = defaultdict(list)
+    for turn in turns:
+        kind = _unanswered(turn)
+        if kind:
+            unanswered[kind].append(turn["message"])
+    zero = unanswered.get("no products found", [])
+    conversations = len(sessions)
+    impressions = events.get("impression", 0)
+
+    def rate(kind: str) -> float:
+        return round(events.get(kind, 0) / impressions, 4) if impressions else 0.0
+
+    return {
+        "conversations": conversations,
+        "turns": len(turns),
+        "handoffs": len(handed),
+        "handoff_rate": round(len(handed) / conversations, 4) if conversations else 0.0,
+        "handoff_reasons": dict(
+            Counter(t.get("handoff_reason") or "asked" for t in turns if t["route"] == "handoff")
+        ),
+        "resolved_without_handoff": (
+            round(len(resolved) / conversations, 4) if conversations else 0.0
+        ),
+        "impressions": impressions,
+        "clicks": events.get("click", 0),
+        "ctr": rate("click"),
+        "add_to_cart_rate": rate("add_to_cart"),
+        "purchase_rate": rate("purchase"),
+        "likes": events.get("like", 0),
+        "dislikes": events.get("dislike", 0),
+        "top_intents": [
+            {"intent": intent, "turns": count}
+            for intent, count in Counter(t["intent"] for t in turns).most_common(TOP_INTENTS)
+        ],
+        "unanswered": [
+            {"kind": kind, "turns": len(messages), "examples": _examples(messages)}
+            for kind, messages in sorted(unanswered.items(), key=lambda item: -len(item[1]))
+        ],
+        "zero_result_searches": len(zero),
+    }
+
+
+def _unanswered(turn: dict[str, Any]) -> str | None:
+    if turn["route"] in UNANSWERED_ROUTES:
+        return UNANSWERED_ROUTES[turn["route"]]
+    if turn["route"] == "search" and not turn["shown"]:
+        return "no products found"
+    return None
+
+
+def _examples(messages: list[str]) -> list[str]:
+    """The most frequent distinct messages, newest first among equals."""
+    counts = Counter(m for m in messages if m)
+    order = {m: i for i, m in enumerate(messages)}
+    ranked = sorted(counts, key=lambda m: (-counts[m], -order[m]))
+    return ranked[:MAX_EXAMPLES]
