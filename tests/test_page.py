@@ -9,8 +9,10 @@ SHOPBOT_SAVE_SCREENSHOTS=1, for the README).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +97,52 @@ def test_the_page_fits_a_phone_screen(site, browser):
     assert width <= 375
     assert page.locator("#talk-to-person").is_visible()
     save_screenshot(page, "chat-page-phone.png")
+
+
+@pytest.fixture
+def staffed_site(settings, catalog, default_lm) -> Iterator[str]:
+    """The page of a store whose operators hold an admin key."""
+    settings = settings.model_copy(update={"admin_keys": ["admin-key"]})
+    catalog.ingest_products(PRODUCTS)
+    catalog.policies.ingest(load_policy_docs())
+    shop = Shop(settings, catalog=catalog)
+    app = create_app(settings, shop=shop, chats=ChatService(settings, shop, lm=default_lm))
+    with serve_app(app) as url:
+        yield url
+
+
+def admin(url: str, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": "Bearer admin-key", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_person_answers_a_handed_over_chat_and_the_shopper_sees_it_live(staffed_site, browser):
+    url = staffed_site
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    block_outside_requests(page)
+    page.goto(url + "/")
+    page.locator("#chat-input textarea").wait_for(timeout=20_000)
+    page.locator("#talk-to-person").click()
+    page.locator("#status").get_by_text("take over").wait_for(timeout=60_000)
+
+    [waiting] = admin(url, "GET", "/v1/admin/handoffs")["sessions"]
+    assert waiting["reason"] == "asked" and "person" in waiting["last_message"]
+    admin(
+        url,
+        "POST",
+        f"/v1/sessions/{waiting['session_id']}/messages",
+        {"text": "Hi, Sam here. How can I help?", "author": "Sam"},
+    )
+    page.locator("#chat").get_by_text("Sam: Hi, Sam here. How can I help?").wait_for(
+        timeout=15_000
+    )  # no reload: the page shows it as it comes
+    save_screenshot(page, "chat-page-operator.png")
+
+    admin(url, "POST", f"/v1/sessions/{waiting['session_id']}/release")
+    assert admin(url, "GET", "/v1/admin/handoffs") == {"sessions": []}

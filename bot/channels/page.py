@@ -3,8 +3,10 @@
 The page only collects input and renders what `ChatService` returns: the reply streams in,
 product cards show image, title, price, rating and stock, with like/dislike buttons that
 feed the scorer; answers can be liked or disliked too (that counts for the products they
-showed). "Talk to a person" hands the conversation over. A Browse tab searches the catalog
-with filters. `/?embed=1` is the compact page the widget opens in its iframe.
+showed). "Talk to a person" hands the conversation over; while a person has it, the page
+looks for their messages every few seconds and shows them as they come (and stops once
+the conversation is given back to the bot). A Browse tab searches the catalog with
+filters. `/?embed=1` is the compact page the widget opens in its iframe.
 
 Everything shown from the catalog is HTML-escaped, so a product title cannot inject markup,
 and chat messages are shown as text: HTML and markdown syntax (links, images) never render.
@@ -44,6 +46,8 @@ EXAMPLES = [
     "where is my order?",
 ]
 HANDOFF_MESSAGE = "I'd like to talk to a person, please."
+HISTORY_TURNS = 50  # turns a reloaded page shows
+POLL_SECONDS = 3  # how often a page a person has taken over looks for their messages
 FEEDBACK_KINDS = ("like", "dislike")
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|~{}])")
 
@@ -162,6 +166,14 @@ def as_text(text: str) -> str:
     return escape(MARKDOWN_SYNTAX.sub(r"\\\1", text), quote=False)
 
 
+def said(turn: dict[str, Any]) -> str:
+    """A stored turn's reply as the chat shows it; a person's, with their name."""
+    reply = as_text(turn["reply"])
+    if turn["route"] == "agent":
+        return f"{as_text(turn.get('author') or 'Our team')}: {reply}"
+    return reply
+
+
 def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> gr.Blocks:
     def visitor(request: gr.Request | None) -> str | None:
         return visitors.owner_of(getattr(request, "cookies", None)) if request else None
@@ -178,15 +190,16 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
         restarts) and show its turns; `?embed=1` hides the header and the Browse tab."""
         embedded = bool(request and request.query_params.get("embed"))
         history: list[dict[str, str]] = []
+        agents, waiting = 0, False
         if owned(session_id, request):
-            for turn in chats.sessions.history(session_id, limit=20):
+            turns = chats.sessions.history(session_id, limit=HISTORY_TURNS)
+            for turn in turns:
                 if turn["message"]:  # an agent's turn has no shopper message
                     history.append({"role": "user", "content": as_text(turn["message"])})
                 if turn.get("reply"):
-                    reply = as_text(turn["reply"])
-                    if turn["route"] == "agent":
-                        reply = f"{as_text(turn['author'] or 'Our team')}: {reply}"
-                    history.append({"role": "assistant", "content": reply})
+                    history.append({"role": "assistant", "content": said(turn)})
+            agents = sum(turn["route"] == "agent" for turn in turns)
+            waiting = chats.sessions.state(session_id).handed_off
         else:
             session_id = new_session_id("web-")
         return (
@@ -194,7 +207,27 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
             history,
             gr.update(visible=not embedded),
             gr.update(visible=not embedded),
+            agents,
+            gr.Timer(active=waiting),
         )
+
+    def watch(session_id: str | None, request: gr.Request):
+        """After a turn: listen for a person's messages while one has the conversation."""
+        mine = owned(session_id, request)
+        return gr.Timer(active=bool(mine and chats.sessions.state(mine).handed_off))
+
+    def agent_messages(session_id: str | None, history: list, seen: int, request: gr.Request):
+        """While a person has the conversation: show their new messages as they come, and
+        stop listening once it is given back to the bot."""
+        mine = owned(session_id, request)
+        if not mine:
+            return gr.update(), seen, gr.Timer(active=False)
+        agents = [t for t in chats.sessions.history(mine, HISTORY_TURNS) if t["route"] == "agent"]
+        listening = gr.Timer(active=chats.sessions.state(mine).handed_off)
+        if len(agents) <= seen:
+            return gr.update(), len(agents), listening
+        new = [{"role": "assistant", "content": said(turn)} for turn in agents[seen:]]
+        return [*history, *new], len(agents), listening
 
     def send(message: str, history: list, session_id: str, shown: dict, request: gr.Request):
         """Stream one turn into the chat; the cards and suggestions follow the reply."""
@@ -300,6 +333,8 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
     with gr.Blocks(title=store) as page:
         session_id = gr.BrowserState(None, storage_key="shopbot-session")
         shown = gr.State({})
+        agents_seen = gr.State(0)  # a person's messages already shown
+        listen = gr.Timer(POLL_SECONDS, active=False)  # on while a person has the chat
         with gr.Row(elem_id="header") as header:
             gr.Markdown(f"## {escape(store)}\nAsk for products in your own words, or for help.")
         with gr.Tabs():
@@ -351,14 +386,22 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                 results = gr.HTML(elem_id="results")
 
         outputs = [chatbot, message, cards, status, shown, follow_ups, session_id]
-        page.load(start, [session_id], [session_id, chatbot, header, browse_tab])
-        send_button.click(send, [message, chatbot, session_id, shown], outputs)
-        message.submit(send, [message, chatbot, session_id, shown], outputs)
-        follow_ups.click(lambda sample: sample[0], follow_ups, message).then(
-            send, [message, chatbot, session_id, shown], outputs
+        page.load(
+            start,
+            [session_id],
+            [session_id, chatbot, header, browse_tab, agents_seen, listen],
         )
-        person.click(lambda: HANDOFF_MESSAGE, None, message).then(
-            send, [message, chatbot, session_id, shown], outputs
+        inputs = [message, chatbot, session_id, shown]
+        send_button.click(send, inputs, outputs).then(watch, [session_id], [listen])
+        message.submit(send, inputs, outputs).then(watch, [session_id], [listen])
+        follow_ups.click(lambda sample: sample[0], follow_ups, message).then(
+            send, inputs, outputs
+        ).then(watch, [session_id], [listen])
+        person.click(lambda: HANDOFF_MESSAGE, None, message).then(send, inputs, outputs).then(
+            watch, [session_id], [listen]
+        )
+        listen.tick(
+            agent_messages, [session_id, chatbot, agents_seen], [chatbot, agents_seen, listen]
         )
         cards.click(product_feedback, [session_id], status)
         chatbot.like(answer_feedback, [session_id, shown], status)
