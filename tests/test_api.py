@@ -337,3 +337,13 @@ def test_the_chat_reply_is_one_typed_model_in_the_api_docs(open_client):
     reply = open_client.post("/v1/chat", json={"message": "red shoes"}).json()
     assert set(reply) == set(fields)
     assert all(isinstance(p["score"], float) and p["image_url"] for p in reply["products"])
+
+
+def test_openai_clients_find_the_model_list_first(keyed_client):
+    headers = {"Authorization": "Bearer chat-key"}
+    assert keyed_client.get("/v1/models").status_code == 401
+    listing = keyed_client.get("/v1/models", headers=headers).json()
+    assert listing["object"] == "list"
+    assert [(m["id"], m["object"]) for m in listing["data"]] == [("shopbot", "model")]
+    assert keyed_client.get("/v1/models/shopbot", headers=headers).json()["id"] == "shopbot"
+    assert keyed_client.get("/v1/models/gpt-4", headers=headers).status_code == 404

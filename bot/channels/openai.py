@@ -46,8 +46,24 @@ class CompletionIn(BaseModel):
     )
 
 
+MODEL_ID = "shopbot"  # the one model this surface offers: the whole assistant
+STARTED = int(time.time())  # the model list's `created`: when this process started
+
+
 def openai_router(chats: ChatService, access: Access) -> APIRouter:
     router = APIRouter()
+
+    @router.get("/v1/models")
+    def models(caller: Caller = Depends(access.chat_caller)) -> dict:  # noqa: B008
+        """The OpenAI model list that clients such as Open WebUI read first: one model,
+        `shopbot` (any `model` sent to `/v1/chat/completions` gets the same assistant)."""
+        return {"object": "list", "data": [model_card()]}
+
+    @router.get("/v1/models/{model_id}")
+    def model(model_id: str, caller: Caller = Depends(access.chat_caller)) -> dict:  # noqa: B008
+        if model_id != MODEL_ID:
+            raise HTTPException(404, f"no model {model_id!r}: this server offers {MODEL_ID!r}")
+        return model_card()
 
     @router.post("/v1/chat/completions")
     def chat_completions(
@@ -136,3 +152,7 @@ def _completion_chunks(
         log.exception("chat completion stream failed")
         yield 'data: {"error": {"message": "the assistant failed on this message"}}\n\n'
     yield "data: [DONE]\n\n"
+
+
+def model_card() -> dict:
+    return {"id": MODEL_ID, "object": "model", "created": STARTED, "owned_by": "shopbot"}
