@@ -390,3 +390,23 @@ def test_a_question_about_one_named_product_gets_no_search_lead(assistant, monke
 
     assert turn.detailed and len(turn.products) == 1
     assert not turn.reply.startswith("Here are some")
+
+
+def test_a_search_nothing_fully_matches_drops_the_least_important_filter_and_says_so(say):
+    turn = say(
+        "green running shoes under $100",
+        "search_products",
+        {"query": "running shoes", "colour": "green", "price_max": 100.0},
+    )
+    assert turn.route == "search" and turn.relaxed == ["colour"]
+    assert turn.reply.startswith("I couldn't find any in green, so I left that out.")
+    assert turn.products and all(item.product.price <= 100 for item in turn.products)
+    assert turn.to_dict()["slots"]["colour"] == "green"  # what the shopper asked for stays
+    both = say(
+        "running shoes in size 15 under $50",
+        "search_products",
+        {"query": "running shoes", "size": "15", "price_max": 50.0},
+        session="s2",
+    )
+    assert both.relaxed == ["size", "price_max"]
+    assert both.reply.startswith("I couldn't find any in size 15 or under $50.00, so I left")

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.dialogue.comparisons import compare_reply
+from bot.dialogue.grounding import money, plain_text
 from bot.dialogue.mood import is_angry
 from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
 from bot.dialogue.products import Found, ProductDesk
@@ -94,6 +95,7 @@ ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 FAILED_ROUTES = ("clarify", "out_of_scope", "order_not_found")
 MAX_FOLLOW_UPS = 3
 MAX_FOLLOW_UP_WORDS = 8  # a message this short after a policy answer may continue it
+MAX_FILTER_CHARS = 40  # a filter value a reply names
 NEAREST_ONLY = 0.35  # a best match less similar than this is no match: the lead says so
 SHOPPING_WORDS_EASE = 0.15  # less catalog closeness a message asking for a product needs
 SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
@@ -443,7 +445,7 @@ class Assistant:
     def _take(turn: Turn, found: Found) -> None:
         turn.route, turn.products, turn.state = found.route, found.products, found.state
         turn.detailed, turn.positions = found.detailed, found.positions
-        turn.fixed_reply = found.fixed_reply
+        turn.fixed_reply, turn.relaxed = found.fixed_reply, found.relaxed
 
     def _follow_ups(self, turn: Turn) -> list[str]:
         """Suggested next messages for what this turn did (`prompts/follow_ups.toml`)."""
@@ -477,6 +479,13 @@ class Assistant:
                 best = max(item.features.get("semantic", 0.0) for item in turn.products)
                 key = "search_lead" if best >= NEAREST_ONLY else "search_nearest"
                 lead = render(self.texts[key], thing=product_kind(shown))
+            if turn.route == "search" and turn.relaxed:
+                # "I couldn't find any in size 150": the shopper's own filter, from a template,
+                # before the reply (the LM never sees it, so it cannot misstate it)
+                dropped = " or ".join(self._said_filter(turn, name) for name in turn.relaxed)
+                notice = render(self.texts["search_relaxed"], dropped=dropped) + " "
+                pieces.append(notice)
+                yield notice
             stats: dict[str, Any] = {}
             for piece in self.writer.stream(
                 turn.message,
@@ -496,6 +505,14 @@ class Assistant:
         turn.timings["reply_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._save(turn)
         turn.done = True
+
+    def _said_filter(self, turn: Turn, name: str) -> str:
+        """A filter as the reply names it: "in red", "in size 9", "under $80"."""
+        value = turn.state.get(name)
+        template = self.texts[f"filter_{name}"]
+        if name in ("price_min", "price_max"):
+            return render(template, value=money(float(value)))
+        return render(template, value=plain_text(value, MAX_FILTER_CHARS))
 
     def _save(self, turn: Turn) -> None:
         """The completed turn and what it changed in its session, in one transaction."""

@@ -21,6 +21,8 @@ from retrieval.filters import ProductFilters
 from retrieval.ranking import RankedProduct, RankRequest
 
 FILTER_SLOTS = ("category", "brand", "colour", "size", "price_min", "price_max")
+# The filters an empty search drops first, one at a time, until something is found.
+RELAX_ORDER = ("size", "brand", "colour", "price_min", "price_max", "category")
 SHOWN_PRODUCTS = MAX_FACT_PRODUCTS  # the reply can speak of exactly the products shown
 RECALLED = 20
 FIT = 0.8  # products shown are at least this similar to the request, relative to the best
@@ -44,6 +46,7 @@ class Found:
     detailed: bool = False
     positions: list[int] = field(default_factory=list)
     fixed_reply: str | None = None
+    relaxed: list[str] = field(default_factory=list)  # filters dropped to find anything
 
 
 class ProductDesk:
@@ -70,14 +73,22 @@ class ProductDesk:
         query = query or str(state.get("category") or message)
         sort = state.get("sort")
         wanted = {name: state.get(name) for name in FILTER_SLOTS}
-        ranked = self.shop.recommend(
-            query,
-            RECALLED,
-            ProductFilters(**wanted, in_stock=True),
-            request=RankRequest(**wanted),
-            shopper_id=shopper_id,
-            session_id=session_id,
-        )
+        relaxed: list[str] = []
+        while True:
+            ranked = self.shop.recommend(
+                query,
+                RECALLED,
+                ProductFilters(**wanted, in_stock=True),
+                request=RankRequest(**wanted),
+                shopper_id=shopper_id,
+                session_id=session_id,
+            )
+            # Nothing under every filter: drop the least important one still set, and say so.
+            loosen = next((name for name in RELAX_ORDER if wanted.get(name) is not None), None)
+            if ranked or loosen is None:
+                break
+            relaxed.append(loosen)
+            wanted[loosen] = None
         if ranked:
             # Exploration may lift a product that merely shares a colour with the request, and
             # "cheapest" means the cheapest of what fits: keep what is close to the best match.
@@ -92,7 +103,7 @@ class ProductDesk:
             if kind and len(same) >= 2:
                 ranked = same
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
-        return Found("search", ranked[:SHOWN_PRODUCTS], state)
+        return Found("search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed)
 
     def about_shown(
         self,

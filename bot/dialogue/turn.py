@@ -53,6 +53,7 @@ class Turn:
     handoff_reason: str | None = None  # asked, angry or failures
     shown_before: list[str] = field(default_factory=list)  # what "the second one" refers to
     changes: SessionChanges = field(default_factory=SessionChanges)
+    relaxed: list[str] = field(default_factory=list)  # filters a search dropped to find any
     done: bool = False
 
     @property
