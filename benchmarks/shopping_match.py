@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.dialogue.engine import searched_anyway  # noqa: E402
+from bot.dialogue.products import searched_anyway  # noqa: E402
 from bot.dialogue.service_answer import belongs_to_policies, match_policies  # noqa: E402
 from bot.lm.loading import load_lm  # noqa: E402
 from bot.nlu.parser import IntentParser, SlotVocabulary  # noqa: E402

@@ -37,30 +37,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bot.dialogue.comparisons import compare_reply
-from bot.dialogue.grounding import money, plain_text
 from bot.dialogue.mood import is_angry
 from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
-from bot.dialogue.products import Found, ProductDesk
-from bot.dialogue.service_answer import (
-    PolicyMatch,
-    belongs_to_policies,
-    match_policies,
-    service_answer,
+from bot.dialogue.products import (
+    Found,
+    ProductDesk,
+    named_colour,
+    said_filter,
+    searched_anyway,
 )
+from bot.dialogue.service_answer import PolicyDesk
 from bot.dialogue.signals import (
     acts_on_order,
     asks_for_person,
-    asks_which,
-    of_all_shown,
-    shopping_words,
-    shown_references,
     substantive,
     wants_bot_back,
 )
@@ -69,7 +64,6 @@ from bot.dialogue.writer import ReplyWriter, product_kind
 from bot.lm.decoding import LMPass
 from bot.nlu.parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
 from bot.nlu.schema import (
-    CONVERSATION_INTENTS,
     CUSTOMER_SERVICE_INTENTS,
     HANDOFF_INTENTS,
     SHOPPING_INTENTS,
@@ -94,41 +88,7 @@ ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 # Turns the bot could not serve; this many in a row hand the conversation to a person.
 FAILED_ROUTES = ("clarify", "out_of_scope", "order_not_found")
 MAX_FOLLOW_UPS = 3
-MAX_FOLLOW_UP_WORDS = 8  # a message this short after a policy answer may continue it
-MAX_FILTER_CHARS = 40  # a filter value a reply names
 NEAREST_ONLY = 0.35  # a best match less similar than this is no match: the lead says so
-SHOPPING_WORDS_EASE = 0.15  # less catalog closeness a message asking for a product needs
-SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
-
-
-def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = "") -> bool:
-    """Whether a message the parser calls out of scope, or is unsure of, is a product search
-    after all: its nearest product is at least `settings.shopping_match` similar, or
-    `SHOPPING_WORDS_EASE` less when its words ask for a product ("I am looking for an office
-    calendar", "gift ideas for my dad": the store may not carry it, and the shopper should
-    hear so with the nearest alternatives, not a refusal). Small talk counts only when the
-    parser is not sure of it either: after a search it has called "a gift for a coffee
-    lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
-    still sit near the threshold on a small catalog."""
-    unsure = parse.confidence < settings.parse_confidence
-    if parse.intent in SHOPPING_INTENTS or parse.intent in HANDOFF_INTENTS:
-        return False
-    small_talk = parse.intent in CONVERSATION_INTENTS and parse.confidence < SURE_SMALL_TALK
-    rejected = parse.intent == "out_of_scope" or small_talk or unsure
-    threshold = settings.shopping_match
-    if text and shopping_words(text):
-        threshold -= SHOPPING_WORDS_EASE
-    return rejected and match >= threshold
-
-
-def _names_colour(text: str, colour: str) -> bool:
-    """Whether `text` names `colour` as a colour: "in red", "a red dress", "red.", not as
-    a noun of its own ("face cream for dry skin")."""
-    after = r"(?!\s+(?:for|with|and|to|of|or|that|which|is|are)\b)(?=\s+[a-z]|\s*$|[.,!?])"
-    return bool(
-        re.search(rf"\bin {re.escape(colour)}\b", text)
-        or re.search(rf"\b{re.escape(colour)}\b{after}", text)
-    )
 
 
 class Assistant:
@@ -153,6 +113,7 @@ class Assistant:
         }
         self.order_desk = OrderDesk(settings, shop.orders)
         self.product_desk = ProductDesk(shop, self.texts)
+        self.policy_desk = PolicyDesk(settings, shop)
         self.follow_up_texts = prompt_table("follow_ups.toml")
 
     @classmethod
@@ -344,80 +305,25 @@ class Assistant:
             turn.fixed_reply = compare_reply([item.product for item in turn.products], text)
 
     def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
-        """A question about the products shown last, read from its words when the parser
-        took it for a search or found no numbers in it: "is the first one in stock?", "which
-        one is cheaper?", "which of the first two is better rated?", "which is the best
-        rated of these". None when it points at nothing shown."""
-        parse = turn.parse
-        if not session.shown or parse.intent not in SHOPPING_INTENTS:
-            return None
-        given = [n for n in parse.slots.get("product_refs") or [] if n <= len(session.shown)]
-        if given and parse.intent != "search_products":
-            return None  # the parser's own details or comparison request
-        text = turn.message
-        refs = given or shown_references(text, len(session.shown))
-        if not refs and parse.intent == "search_products" and parse.slots.get("category"):
-            return None  # "which tents are cheapest": a new search
-        if asks_which(text):
-            if not refs:
-                count = len(session.shown) if of_all_shown(text) else 2
-                refs = list(range(1, min(count, len(session.shown)) + 1))
-            intent = "compare_products" if len(refs) > 1 else "product_details"
-        elif refs:
-            intent = "product_details"
-        else:
-            return None
-        turn.parse = dataclasses.replace(turn.parse, intent=intent, slots={"product_refs": refs})
-        return self.product_desk.about_shown(
-            turn.parse, text, session, turn.shopper_id, turn.session_id
+        """`ProductDesk.pointed_at`: the turn's parse becomes the details or comparison
+        request the words make."""
+        pointed = self.product_desk.pointed_at(
+            turn.parse, turn.message, session, turn.shopper_id, turn.session_id
         )
+        if pointed is None:
+            return None
+        turn.parse, found = pointed
+        return found
 
     def _answers_from_policies(
         self, turn: Turn, session: SessionState, always: bool = False
     ) -> bool:
-        """Answer from the policy passages when the message is close to a section or a
-        passage (`Settings.policy_match`, `Settings.policy_passage_match`) and closer to the
-        policies than to any product (or reports a problem: "the blender arrived broken"),
-        or `always` (the parser is sure it is a service question). A short follow-up to a
-        policy answer ("do they expire?") that is no product request ("something cheaper")
-        is matched together with the question before it. True when the turn was answered."""
-        text, settings = turn.message, self.settings
-        found = match_policies(self.shop, text)
-        match = None
-        sure_search = (
-            turn.parse.intent in SHOPPING_INTENTS
-            and turn.parse.confidence >= settings.parse_confidence
-        )
-        if session.last_route == "policy" and session.last_message and not (always or sure_search):
-            match = self.shop.nearest_match(text)
-            if len(text.split()) <= MAX_FOLLOW_UP_WORDS and match < settings.shopping_match:
-                joined = match_policies(self.shop, f"{session.last_message} {text}")
-                if joined.best > found.best:
-                    found = joined
-        turn.timings["policy_match"] = round(found.best, 3)
-        if not found.passages:
-            return False
-        if not always and not self._closer_to_policies(turn, found, match):
-            return False
-        answer = service_answer(found.passages)
+        """`PolicyDesk.answer` for the turn; True when it answered."""
+        answer = self.policy_desk.answer(turn.message, turn.parse, session, turn.timings, always)
         if answer is None:
             return False
         turn.route, turn.fixed_reply, turn.docs = "policy", answer.text, answer.docs
         return True
-
-    def _closer_to_policies(self, turn: Turn, found: PolicyMatch, match: float | None) -> bool:
-        """`belongs_to_policies` for this turn; the catalog is searched only when needed."""
-        sure_search = (
-            turn.parse.intent in SHOPPING_INTENTS
-            and turn.parse.confidence >= self.settings.parse_confidence
-        )
-
-        def catalog_match() -> float:
-            value = self.shop.nearest_match(turn.message) if match is None else match
-            turn.timings["catalog_match"] = round(value, 3)
-            return value
-
-        return belongs_to_policies(found, turn.message, sure_search, catalog_match, self.settings)
 
     def _matches_catalog(self, turn: Turn) -> bool:
         """`searched_anyway`, with the catalog searched only for a parse it could rescue."""
@@ -431,12 +337,11 @@ class Assistant:
         """A product search for the turn. A colour the message names that the parser left in
         the query ("red dress for a wedding") becomes a filter, when it is the only catalog
         colour the message names."""
-        slots = turn.parse.slots
-        if "colour" not in slots:
-            colours = self.parser.vocabulary.values.get("colour", set())
-            named = [c for c in colours if _names_colour(turn.message.lower(), c)]
-            if len(named) == 1:
-                turn.parse = dataclasses.replace(turn.parse, slots={**slots, "colour": named[0]})
+        colour = named_colour(turn.message, self.parser.vocabulary.values.get("colour", ()))
+        if colour and "colour" not in turn.parse.slots:
+            turn.parse = dataclasses.replace(
+                turn.parse, slots={**turn.parse.slots, "colour": colour}
+            )
         return self.product_desk.search(
             turn.parse, turn.message, carried, turn.shopper_id, turn.session_id
         )
@@ -482,7 +387,9 @@ class Assistant:
             if turn.route == "search" and turn.relaxed:
                 # "I couldn't find any in size 150": the shopper's own filter, from a template,
                 # before the reply (the LM never sees it, so it cannot misstate it)
-                dropped = " or ".join(self._said_filter(turn, name) for name in turn.relaxed)
+                dropped = " or ".join(
+                    said_filter(name, turn.state.get(name), self.texts) for name in turn.relaxed
+                )
                 notice = render(self.texts["search_relaxed"], dropped=dropped) + " "
                 pieces.append(notice)
                 yield notice
@@ -505,14 +412,6 @@ class Assistant:
         turn.timings["reply_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._save(turn)
         turn.done = True
-
-    def _said_filter(self, turn: Turn, name: str) -> str:
-        """A filter as the reply names it: "in red", "in size 9", "under $80"."""
-        value = turn.state.get(name)
-        template = self.texts[f"filter_{name}"]
-        if name in ("price_min", "price_max"):
-            return render(template, value=money(float(value)))
-        return render(template, value=plain_text(value, MAX_FILTER_CHARS))
 
     def _save(self, turn: Turn) -> None:
         """The completed turn and what it changed in its session, in one transaction."""

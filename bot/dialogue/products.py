@@ -1,20 +1,33 @@
-"""The product side of a turn: a search under the carried slots, or the products the
-shopper refers back to ("the second one", "compare 1 and 3").
+"""The product side of a turn: whether a message is a product search at all
+(`searched_anyway`), a search under the carried slots (dropping the least important filter
+when nothing matches them all), or the products the shopper refers back to ("the second
+one", "compare 1 and 3", "which one is cheaper?").
 
-Both return a `Found` value; the engine copies it into the turn. Comparisons are never
+Each returns a `Found` value; the engine copies it into the turn. Comparisons are never
 left to the LM: the reply's comparison table is computed from the records (see
 `bot.dialogue.turn.comparison_table`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.dialogue.grounding import MAX_FACT_PRODUCTS
+from bot.dialogue.grounding import MAX_FACT_PRODUCTS, money, plain_text
+from bot.dialogue.signals import asks_which, of_all_shown, shopping_words, shown_references
 from bot.nlu.parser import Parse
-from bot.nlu.schema import merge_slots
+from bot.nlu.schema import (
+    CONVERSATION_INTENTS,
+    HANDOFF_INTENTS,
+    SHOPPING_INTENTS,
+    merge_slots,
+)
+from bot.prompts import render
+from bot.settings import Settings
 from bot.shop import Shop
 from bot.stores.sessions import SessionState
 from retrieval.filters import ProductFilters
@@ -26,6 +39,10 @@ RELAX_ORDER = ("size", "brand", "colour", "price_min", "price_max", "category")
 SHOWN_PRODUCTS = MAX_FACT_PRODUCTS  # the reply can speak of exactly the products shown
 RECALLED = 20
 FIT = 0.8  # products shown are at least this similar to the request, relative to the best
+MAX_FILTER_CHARS = 40  # a filter value a reply names
+SHOPPING_WORDS_EASE = 0.15  # less catalog closeness a message asking for a product needs
+SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
+_NOT_AFTER_COLOUR = r"(?!\s+(?:for|with|and|to|of|or|that|which|is|are)\b)(?=\s+[a-z]|\s*$|[.,!?])"
 SORT_KEYS = {
     "cheapest": lambda p: (p.price is None, p.price or 0.0),
     "most_expensive": lambda p: (p.price is None, -(p.price or 0.0)),
@@ -47,6 +64,47 @@ class Found:
     positions: list[int] = field(default_factory=list)
     fixed_reply: str | None = None
     relaxed: list[str] = field(default_factory=list)  # filters dropped to find anything
+
+
+def named_colour(message: str, colours: Iterable[str]) -> str | None:
+    """The one catalog colour the message names as a colour ("in red", "a red dress",
+    "red."), not as a noun of its own ("face cream for dry skin"); None if none or several."""
+    text = message.lower()
+    named = [
+        colour
+        for colour in colours
+        if re.search(rf"\bin {re.escape(colour)}\b", text)
+        or re.search(rf"\b{re.escape(colour)}\b{_NOT_AFTER_COLOUR}", text)
+    ]
+    return named[0] if len(named) == 1 else None
+
+
+def said_filter(name: str, value: Any, texts: dict[str, str]) -> str:
+    """A filter as a reply names it ("in red", "in size 9", "under $80.00"), from the
+    `filter_*` phrases of `prompts/canned_replies.toml`."""
+    if name in ("price_min", "price_max"):
+        return render(texts[f"filter_{name}"], value=money(float(value)))
+    return render(texts[f"filter_{name}"], value=plain_text(value, MAX_FILTER_CHARS))
+
+
+def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = "") -> bool:
+    """Whether a message the parser calls out of scope, or is unsure of, is a product search
+    after all: its nearest product is at least `settings.shopping_match` similar, or
+    `SHOPPING_WORDS_EASE` less when its words ask for a product ("I am looking for an office
+    calendar", "gift ideas for my dad": the store may not carry it, and the shopper should
+    hear so with the nearest alternatives, not a refusal). Small talk counts only when the
+    parser is not sure of it either: after a search it has called "a gift for a coffee
+    lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
+    still sit near the threshold on a small catalog."""
+    unsure = parse.confidence < settings.parse_confidence
+    if parse.intent in SHOPPING_INTENTS or parse.intent in HANDOFF_INTENTS:
+        return False
+    small_talk = parse.intent in CONVERSATION_INTENTS and parse.confidence < SURE_SMALL_TALK
+    rejected = parse.intent == "out_of_scope" or small_talk or unsure
+    threshold = settings.shopping_match
+    if text and shopping_words(text):
+        threshold -= SHOPPING_WORDS_EASE
+    return rejected and match >= threshold
 
 
 class ProductDesk:
@@ -104,6 +162,39 @@ class ProductDesk:
                 ranked = same
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
         return Found("search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed)
+
+    def pointed_at(
+        self,
+        parse: Parse,
+        message: str,
+        session: SessionState,
+        shopper_id: str | None,
+        session_id: str,
+    ) -> tuple[Parse, Found] | None:
+        """A question about the products shown last, read from its words when the parser
+        took it for a search or found no numbers in it: "is the first one in stock?", "which
+        one is cheaper?", "which of the first two is better rated?", "which is the best
+        rated of these". The parse it amounts to and what it found; None when it points at
+        nothing shown."""
+        if not session.shown or parse.intent not in SHOPPING_INTENTS:
+            return None
+        given = [n for n in parse.slots.get("product_refs") or [] if n <= len(session.shown)]
+        if given and parse.intent != "search_products":
+            return None  # the parser's own details or comparison request
+        refs = given or shown_references(message, len(session.shown))
+        if not refs and parse.intent == "search_products" and parse.slots.get("category"):
+            return None  # "which tents are cheapest": a new search
+        if asks_which(message):
+            if not refs:
+                count = len(session.shown) if of_all_shown(message) else 2
+                refs = list(range(1, min(count, len(session.shown)) + 1))
+            intent = "compare_products" if len(refs) > 1 else "product_details"
+        elif refs:
+            intent = "product_details"
+        else:
+            return None
+        parse = dataclasses.replace(parse, intent=intent, slots={"product_refs": refs})
+        return parse, self.about_shown(parse, message, session, shopper_id, session_id)
 
     def about_shown(
         self,

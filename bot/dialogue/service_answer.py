@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue.signals import service_words
+from bot.nlu.schema import SHOPPING_INTENTS
 
 POLICY_SECTIONS = 6  # sections retrieved for a question; their passages are ranked
 MAX_ANSWER_CHARS = 480  # a few sentences: the citation links to the rest
 MAX_LIST_CHARS = 520  # a list this short is quoted whole
 MAX_PASSAGES = 3
 CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the answer
+MAX_FOLLOW_UP_WORDS = 8  # a message this short after a policy answer may continue it
 SERVICE_WORDS_EASE = 0.1  # how much less closeness a message with service words needs
 
 
@@ -82,6 +84,55 @@ def belongs_to_policies(
     if sure_search:
         return found.section >= section and found.section > catalog_match()
     return found.close(section, passage) and found.best > catalog_match()
+
+
+class PolicyDesk:
+    """Answers service questions from the policies, when the message belongs there."""
+
+    def __init__(self, settings: Any, shop: Any) -> None:
+        self.settings = settings
+        self.shop = shop
+
+    def answer(
+        self,
+        message: str,
+        parse: Any,
+        session: Any,
+        timings: dict[str, float],
+        always: bool = False,
+    ) -> ServiceAnswer | None:
+        """The answer from the policy passages when the message is close to a section or a
+        passage and closer to the policies than to any product (`belongs_to_policies`), or
+        `always` (the parser is sure it is a service question); else None. A short
+        follow-up to a policy answer ("do they expire?") that is no product request
+        ("something cheaper") is matched together with the question before it. The
+        closeness figures go into `timings`."""
+        settings, shop = self.settings, self.shop
+        found = match_policies(shop, message)
+        match = None
+        sure_search = (
+            parse.intent in SHOPPING_INTENTS and parse.confidence >= settings.parse_confidence
+        )
+        if session.last_route == "policy" and session.last_message and not (always or sure_search):
+            match = shop.nearest_match(message)
+            if len(message.split()) <= MAX_FOLLOW_UP_WORDS and match < settings.shopping_match:
+                joined = match_policies(shop, f"{session.last_message} {message}")
+                if joined.best > found.best:
+                    found = joined
+        timings["policy_match"] = round(found.best, 3)
+        if not found.passages:
+            return None
+
+        def catalog_match() -> float:
+            value = shop.nearest_match(message) if match is None else match
+            timings["catalog_match"] = round(value, 3)
+            return value
+
+        if not always and not belongs_to_policies(
+            found, message, sure_search, catalog_match, settings
+        ):
+            return None
+        return service_answer(found.passages)
 
 
 def service_answer(passages: Sequence[Any]) -> ServiceAnswer | None:
