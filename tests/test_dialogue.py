@@ -410,3 +410,10 @@ def test_a_search_nothing_fully_matches_drops_the_least_important_filter_and_say
     )
     assert both.relaxed == ["size", "price_max"]
     assert both.reply.startswith("I couldn't find any in size 15 or under $50.00, so I left")
+
+
+def test_a_service_question_without_policy_documents_says_so(say, assistant, monkeypatch):
+    monkeypatch.setattr(assistant.shop, "policy_hits", lambda text, k: [])
+    turn = say("how long do I have to return an item?", "check_refund_policy")
+    assert turn.route == "policy" and not turn.docs
+    assert turn.reply.startswith("I couldn't find that in our store's policies.")

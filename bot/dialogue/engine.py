@@ -294,7 +294,8 @@ class Assistant:
             )
             self._take(turn, found)
         elif intent in CUSTOMER_SERVICE_INTENTS:
-            self._answers_from_policies(turn, session, always=True)
+            if not self._answers_from_policies(turn, session, always=True):
+                turn.route, turn.fixed_reply = "policy", self.texts["no_policy_answer"]
         elif intent in HANDOFF_INTENTS:  # "how are you doing?", "is anyone here?"
             turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
         else:
