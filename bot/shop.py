@@ -24,6 +24,7 @@ from retrieval.policy_index import PolicyHit
 from retrieval.policy_passages import Passage, best_passages
 from retrieval.profile import ShopperProfile, build_profile
 from retrieval.ranking import RankedProduct, RankRequest, checked_weights
+from retrieval.search import ProductHit
 
 log = logging.getLogger("shopbot.shop")
 
@@ -97,9 +98,25 @@ class Shop:
         """The catalog's categories, for a filter menu."""
         return self.catalog.records.categories()
 
-    def ingest(self, path: Path) -> IngestReport:
-        """Add or update the products of a CSV or JSONL file (see `CatalogIndex.ingest`)."""
-        return self.catalog.ingest(path)
+    def ingest(self, path: Path, replace: bool = False, progress: bool = False) -> IngestReport:
+        """Add or update the products of a CSV or JSONL file (see `CatalogIndex.ingest`);
+        `replace` also removes the products the file no longer has."""
+        return self.catalog.ingest(path, replace=replace, progress=progress)
+
+    def ingest_policies(self, docs: list[PolicyDoc]) -> dict[str, int]:
+        """Make the policy sections exactly `docs`: added, updated, unchanged, removed."""
+        return self.catalog.policies.ingest(docs)
+
+    def remove(self, ids: list[str]) -> int:
+        """Remove products by id; how many there were."""
+        return self.catalog.remove(ids)
+
+    def search(
+        self, query: str, k: int, filters: ProductFilters, system: str = "hybrid"
+    ) -> list[ProductHit]:
+        """Products for a query under filters, by one retrieval system (no ranking for a
+        shopper, nothing logged): what `shopbot search` prints."""
+        return self.catalog.search(query, k=k, filters=filters, system=system)
 
     def product(self, product_id: str) -> Product | None:
         return self.products([product_id]).get(product_id)

@@ -28,24 +28,24 @@ def ingest(settings, as_json: bool, path: Path, collection: str | None, replace:
     Example usage: shopbot ingest products.csv --replace
                    shopbot ingest ./policies/
     """
-    from retrieval.index import CatalogIndex
+    from bot.shop import Shop
 
     if collection:
         key = "policy_collection" if path.is_dir() else "collection"
         settings = settings.model_copy(update={key: collection})
-    catalog = CatalogIndex.open(settings)
+    shop = Shop(settings)
     if path.is_dir():
         try:
-            counts = catalog.policies.ingest(load_policy_folder(path))
+            counts = shop.ingest_policies(load_policy_folder(path))
         finally:
-            catalog.close()
+            shop.close()
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         emit(as_json, {"source": str(path), **counts}, f"{path}: policy sections {summary}")
         return
     try:
-        report = catalog.ingest(path, replace=replace, progress=sys.stderr.isatty())
+        report = shop.ingest(path, replace=replace, progress=sys.stderr.isatty())
     finally:
-        catalog.close()
+        shop.close()
     lines = [
         f"{path}: added {report.added}, updated {report.updated}, "
         f"unchanged {report.unchanged}, rejected {len(report.rejected)}"
@@ -75,15 +75,15 @@ def remove(settings, as_json: bool, ids: tuple[str, ...], collection: str | None
 
     Example usage: shopbot remove P00012 P00013
     """
-    from retrieval.index import CatalogIndex
+    from bot.shop import Shop
 
     if collection:
         settings = settings.model_copy(update={"collection": collection})
-    catalog = CatalogIndex.open(settings)
+    shop = Shop(settings)
     try:
-        removed = catalog.remove(list(ids))
+        removed = shop.remove(list(ids))
     finally:
-        catalog.close()
+        shop.close()
     emit(as_json, {"removed": removed}, f"removed {removed} of {len(ids)} products")
 
 
@@ -110,8 +110,8 @@ def search(settings, as_json: bool, query: str, k: int, system: str, **filter_ar
 
     Example usage: shopbot search "waterproof hiking boots" -k 5 --price-max 150 --in-stock
     """
+    from bot.shop import Shop
     from retrieval.filters import ProductFilters
-    from retrieval.index import CatalogIndex
 
     filters = ProductFilters(
         price_min=filter_args["price_min"],
@@ -123,13 +123,13 @@ def search(settings, as_json: bool, query: str, k: int, system: str, **filter_ar
         in_stock=True if filter_args["in_stock"] else None,
         rating_min=filter_args["rating_min"],
     )
-    catalog = CatalogIndex.open(settings)
+    shop = Shop(settings)
     try:
-        if catalog.count() == 0:
+        if shop.product_count() == 0:
             raise ShopbotError("the catalog is empty: run `shopbot ingest FILE` first")
-        hits = catalog.search(query, k=k, filters=filters, system=system)
+        hits = shop.search(query, k=k, filters=filters, system=system)
     finally:
-        catalog.close()
+        shop.close()
     products = [hit.to_dict() for hit in hits]
     lines = [
         f"{i:>2}. {p['title']}  {money(p['price'], p['currency'])}  [{p['id']}]"

@@ -154,15 +154,13 @@ def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
 def slot_vocabulary(settings):
     """The catalog's slot values: the store's when it holds products, else the demo's."""
     from bot.nlu.parser import SlotVocabulary
+    from bot.shop import Shop
     from retrieval.demo.catalog import generate_catalog
-    from retrieval.records import ProductRecords
 
-    path = Path(settings.data_dir) / f"{settings.collection}.sqlite"
-    if path.is_file():
-        records = ProductRecords(path)
-        try:
-            if records.count():
-                return SlotVocabulary(records.slot_values())
-        finally:
-            records.close()
+    shop = Shop(settings)
+    try:
+        if shop.product_count():
+            return SlotVocabulary(shop.slot_values())
+    finally:
+        shop.close()
     return SlotVocabulary.from_products(generate_catalog(settings.demo_products))
