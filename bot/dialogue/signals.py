@@ -59,8 +59,11 @@ _WHICH = re.compile(
 _OF_ALL = re.compile(r"\b(?:of|among)\s+(?:these|them|those|all)\b", re.I)
 _SERVICE = re.compile(
     r"\b(?:broken|broke|damaged|defective|faulty|cracked|leaking|wrong (?:size|item|colou?r|one)"
-    r"|missing|never (?:arrived|came)|hasn'?t (?:arrived|come)|didn'?t (?:arrive|come)|late"
-    r"|lost|stopped working|doesn'?t work|not working|charged twice|declined)\b"
+    r"|(?:is|are|was|were) missing|missing (?:items?|parts?|package|parcel|from)"
+    r"|never (?:arrived|came)|hasn'?t (?:arrived|come)|didn'?t (?:arrive|come)"
+    r"|(?:is|was|arrived|running|so) late|late (?:order|package|parcel|delivery)"
+    r"|(?:package|parcel|order|delivery) (?:is |was |got )?lost|lost (?:my )?(?:package|parcel)"
+    r"|stopped working|doesn'?t work|not working|charged twice|declined)\b"
     r"|^\s*(?:will|would|do|does|can|could) you (?!have|sell|carry|stock|recommend|suggest|show"
     r"|find|get|help me find|look)"
     r"|\b(?:phone number|your number|e-?mail address|contact (?:you|the store)|call you|reach you"
