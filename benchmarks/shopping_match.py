@@ -96,7 +96,10 @@ def main() -> None:
             parse = intents.parse(text)
             match = shop.nearest_match(text)
             if name == "out_of_scope":
-                sure = parse.intent in SHOPPING_INTENTS and parse.confidence >= 0.5
+                sure = (
+                    parse.intent in SHOPPING_INTENTS
+                    and parse.confidence >= settings.parse_confidence
+                )
                 found = match_policies(shop, text)
                 if belongs_to_policies(found, text, sure, lambda m=match: m, settings):
                     answered.append(text)

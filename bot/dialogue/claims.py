@@ -22,9 +22,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.dialogue.grounding import shown_title
+from bot.dialogue.grounding import SENTENCE_BREAK, shown_title
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _RATING = re.compile(
     r"\b(?:rated|rating of|rating is|rating:|scores?)\s+(\d(?:\.\d{1,2})?)\b"
     r"|\b(\d(?:\.\d{1,2})?)\s*(?:stars?|/\s*5\b|out of (?:5|five)\b)",
@@ -113,7 +112,7 @@ def false_claims(text: str, shown: Sequence[Any]) -> list[str]:
     products = [p for p in shown if p is not None]
     if not products:
         return []
-    return [s for s in _SENTENCE.split(text.strip()) if s and not _holds(s, shown, products)]
+    return [s for s in SENTENCE_BREAK.split(text.strip()) if s and not _holds(s, shown, products)]
 
 
 def _holds(sentence: str, shown: Sequence[Any], products: list[Any]) -> bool:

@@ -69,13 +69,11 @@ def _rating_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:
         return texts["unrated"]
     high = max(round(p.rating, 1) for p in products)
     best = [p for p in products if round(p.rating, 1) == high]
-    if len(products) == 2 and len(best) == 2:
-        first, second = sorted(best, key=lambda p: -(p.review_count or 0))
-        if (first.review_count or 0) != (second.review_count or 0):
-            return render(texts["same_rating"], **_pair(first, second))
-        return render(texts["same_rating_reviews"], **_values(first))
     if len(best) == len(products):
-        return render(texts["same_rating_reviews"], **_values(best[0]))
+        first, second = sorted(best, key=lambda p: -(p.review_count or 0))[:2]
+        if len(products) == 2 and (first.review_count or 0) != (second.review_count or 0):
+            return render(texts["same_rating"], **_pair(first, second))  # ties on rating
+        return render(texts["same_rating_reviews"], **_values(first))
     if len(best) > 1:
         names = " and ".join(shown_title(p) for p in best)
         return render(texts["best_rated_several"], names=names, rating=_values(best[0])["rating"])

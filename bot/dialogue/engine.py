@@ -36,9 +36,10 @@ run turns concurrently serialise the turns of one session (`bot.dialogue.service
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,7 @@ class Assistant:
         if session.pending and order_intent is None:
             turn.changes.order_context["pending"] = None  # the shopper moved on
         carried = session.slots if session.intent else {}
+        catalog_match = self._catalog_match(turn)
         if is_angry(text, intent):
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_angry"]
             turn.handoff_reason = "angry"
@@ -274,9 +276,9 @@ class Assistant:
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff"]
         elif (found := self._points_at_shown(turn, session)) is not None:
             self._take(turn, found)
-        elif self._answers_from_policies(turn, session):
+        elif self._answers_from_policies(turn, session, catalog_match):
             pass
-        elif self._matches_catalog(turn):
+        elif self._matches_catalog(turn, catalog_match):
             # "something to keep me dry on my bike commute": the parser, trained on named
             # products, misses requests phrased as a need (and after a search may even call
             # "a gift for a coffee lover" a greeting); the catalog recognises them.
@@ -294,7 +296,7 @@ class Assistant:
             )
             self._take(turn, found)
         elif intent in CUSTOMER_SERVICE_INTENTS:
-            if not self._answers_from_policies(turn, session, always=True):
+            if not self._answers_from_policies(turn, session, catalog_match, always=True):
                 turn.route, turn.fixed_reply = "policy", self.texts["no_policy_answer"]
         elif intent in HANDOFF_INTENTS:  # "how are you doing?", "is anyone here?"
             turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
@@ -316,23 +318,39 @@ class Assistant:
         turn.parse, found = pointed
         return found
 
+    def _catalog_match(self, turn: Turn) -> Callable[[], float]:
+        """The message's closeness to its nearest product: looked up once a turn, when
+        first needed (the policy rule and the catalog rescue both weigh it)."""
+
+        @functools.cache
+        def match() -> float:
+            value = self.shop.nearest_match(turn.message)
+            turn.timings["catalog_match"] = round(value, 3)
+            return value
+
+        return match
+
     def _answers_from_policies(
-        self, turn: Turn, session: SessionState, always: bool = False
+        self,
+        turn: Turn,
+        session: SessionState,
+        catalog_match: Callable[[], float],
+        always: bool = False,
     ) -> bool:
         """`PolicyDesk.answer` for the turn; True when it answered."""
-        answer = self.policy_desk.answer(turn.message, turn.parse, session, turn.timings, always)
+        answer = self.policy_desk.answer(
+            turn.message, turn.parse, session, catalog_match, turn.timings, always
+        )
         if answer is None:
             return False
         turn.route, turn.fixed_reply, turn.docs = "policy", answer.text, answer.docs
         return True
 
-    def _matches_catalog(self, turn: Turn) -> bool:
+    def _matches_catalog(self, turn: Turn, catalog_match: Callable[[], float]) -> bool:
         """`searched_anyway`, with the catalog searched only for a parse it could rescue."""
         if not searched_anyway(turn.parse, 1.0, self.settings, turn.message):
             return False
-        match = self.shop.nearest_match(turn.message)
-        turn.timings["catalog_match"] = round(match, 3)
-        return searched_anyway(turn.parse, match, self.settings, turn.message)
+        return searched_anyway(turn.parse, catalog_match(), self.settings, turn.message)
 
     def _search(self, turn: Turn, carried: dict[str, Any]) -> Found:
         """A product search for the turn. A colour the message names that the parser left in
@@ -398,7 +416,6 @@ class Assistant:
             for piece in self.writer.stream(
                 turn.message,
                 shown,
-                turn.docs,
                 turn.detailed,
                 removed=turn.removed,
                 lead=lead,

@@ -40,7 +40,7 @@ _PRICE = re.compile(
     r"(?:[$€£]\s?\d[\d,]*(?:\.\d{1,2})?|\d[\d,]*(?:\.\d{1,2})?\s?(?:dollars|usd|eur|euros?|gbp))",
     re.I,
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")  # between the sentences of a reply
 _TAG = re.compile(r"<[^<>]*>")
 _MARKUP_CHARS = re.compile(r"!?\[|[\]<>*_`#|~\\]")
 # A scheme or "www." and what follows, or a bare domain ("evil.example", "evil.com/path");
@@ -247,7 +247,7 @@ def ground_reply(
     shown_text = " ".join(f"{p.title} {p.brand or ''}" for p in present).lower()
     foreign = [b.lower() for b in known_brands if b and b.lower() not in shown_text]
     kept, removed = [], []
-    for sentence in _SENTENCE.split(text.strip()):
+    for sentence in SENTENCE_BREAK.split(text.strip()):
         refs = [int(n) for n in _REFERENCE.findall(sentence)]
         resolved = resolve_references(sentence, shown)
         lowered = resolved.lower()

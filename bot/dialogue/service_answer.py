@@ -98,36 +98,32 @@ class PolicyDesk:
         message: str,
         parse: Any,
         session: Any,
+        catalog_match: Callable[[], float],
         timings: dict[str, float],
         always: bool = False,
     ) -> ServiceAnswer | None:
         """The answer from the policy passages when the message is close to a section or a
-        passage and closer to the policies than to any product (`belongs_to_policies`), or
-        `always` (the parser is sure it is a service question); else None. A short
-        follow-up to a policy answer ("do they expire?") that is no product request
-        ("something cheaper") is matched together with the question before it. The
-        closeness figures go into `timings`."""
+        passage and closer to the policies than to any product (`belongs_to_policies`;
+        `catalog_match()` is the message's closeness to its nearest product, asked for only
+        when needed), or `always` (the parser is sure it is a service question); else None.
+        A short follow-up to a policy answer ("do they expire?") that is no product request
+        ("something cheaper") is matched together with the question before it. The policy
+        closeness goes into `timings`."""
         settings, shop = self.settings, self.shop
         found = match_policies(shop, message)
-        match = None
         sure_search = (
             parse.intent in SHOPPING_INTENTS and parse.confidence >= settings.parse_confidence
         )
-        if session.last_route == "policy" and session.last_message and not (always or sure_search):
-            match = shop.nearest_match(message)
-            if len(message.split()) <= MAX_FOLLOW_UP_WORDS and match < settings.shopping_match:
+        follow_up = session.last_route == "policy" and session.last_message
+        if follow_up and not (always or sure_search):
+            short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
+            if short and catalog_match() < settings.shopping_match:
                 joined = match_policies(shop, f"{session.last_message} {message}")
                 if joined.best > found.best:
                     found = joined
         timings["policy_match"] = round(found.best, 3)
         if not found.passages:
             return None
-
-        def catalog_match() -> float:
-            value = shop.nearest_match(message) if match is None else match
-            timings["catalog_match"] = round(value, 3)
-            return value
-
         if not always and not belongs_to_policies(
             found, message, sure_search, catalog_match, settings
         ):

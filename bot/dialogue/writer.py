@@ -1,4 +1,6 @@
-"""Writing the reply: the LM phrases it from retrieved facts, and `ground_reply` checks it.
+"""Writing a product reply: the LM phrases it from the records' facts, and `ground_reply`
+and `false_claims` check it (service answers quote the policies and need no LM, see
+`bot.dialogue.service_answer`).
 
 Replies stream a sentence at a time: each sentence is checked (references resolved from the
 records, unsupported names and prices dropped) before it leaves, so nothing unchecked ever
@@ -22,11 +24,11 @@ from langchain_core.messages import AIMessage
 from bot.dialogue.claims import false_claims
 from bot.dialogue.grounding import (
     MAX_FACT_PRODUCTS,
+    SENTENCE_BREAK,
     GroundedReply,
     ground_reply,
     money,
     plain_text,
-    policy_facts,
     product_facts,
     shown_title,
 )
@@ -37,7 +39,6 @@ from bot.prompts import chat_prompt
 from retrieval.catalog import MAX_ATTRIBUTE_CHARS
 
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
-_SENTENCES = re.compile(r"(?<=[.!?])\s+")
 MAX_KIND_CHARS = 30
 MAX_KIND_WORDS = 3
 _KIND = re.compile(r"[^\W\d_]+(?:[ '-][^\W\d_]+)*")  # letters, with spaces, hyphens, apostrophes
@@ -64,11 +65,8 @@ class ReplyWriter:
         self.store_name = store_name
         self.known_brands = sorted({b.lower() for b in known_brands if b})
 
-    def messages(self, message: str, products: Sequence[Any], docs: Sequence[Any], detailed: bool):
-        has_products = any(p is not None for p in products)
-        facts = (
-            policy_facts(docs) if docs and not has_products else product_facts(products, detailed)
-        )
+    def messages(self, message: str, products: Sequence[Any], detailed: bool):
+        facts = product_facts(products, detailed)
         return chat_prompt("reply").format_messages(
             store=self.store_name, facts=facts, message=clean_message(message)
         )
@@ -77,7 +75,6 @@ class ReplyWriter:
         self,
         message: str,
         products: Sequence[Any] = (),
-        docs: Sequence[Any] = (),
         detailed: bool = False,
         removed: list[str] | None = None,
         lead: str | None = None,
@@ -91,17 +88,16 @@ class ReplyWriter:
         With `ticks`, a piece of LM work that completes no sentence yields the `LMPass` the
         model waits on next (when it offers one, see `LocalChatModel.take_pending_pass`) or
         "", so a caller can interleave other work, and batch passes, while the LM writes.
-        The policy docs' text backs the URLs, phone numbers and e-mail addresses a sentence
-        may name (`ground_reply`'s `backing`); product records back none. The LM's figures
+        Product records back no URL, phone number or e-mail address, so a sentence naming
+        one is dropped. The LM's figures
         for this reply (tokens, speed) are put in `stats` when a dict is given.
         """
         shown = list(products[:MAX_FACT_PRODUCTS])
-        backing = "\n".join(doc.text for doc in docs)
-        messages = self.messages(message, shown, docs, detailed)
+        messages = self.messages(message, shown, detailed)
         buffer, sent, opened = "", 0, False
         removed = [] if removed is None else removed
         if lead and getattr(self.chat_model, "continues_final_message", False):
-            checked = self._check(lead, shown, backing)
+            checked = self._check(lead, shown)
             if checked.text:
                 opened = True
                 yield checked.text + " "
@@ -113,7 +109,7 @@ class ReplyWriter:
             finished = 0
             while (end := _SENTENCE_END.search(buffer)) is not None:
                 sentence, buffer = buffer[: end.end()], buffer[end.end() :]
-                checked = self._check(sentence, shown, backing)
+                checked = self._check(sentence, shown)
                 removed += checked.removed
                 if checked.text:
                     sent, finished = sent + 1, finished + 1
@@ -122,30 +118,30 @@ class ReplyWriter:
                 take = getattr(self.chat_model, "take_pending_pass", None)
                 yield (take() if take else None) or ""
         if buffer.strip():
-            checked = self._check(buffer, shown, backing)
+            checked = self._check(buffer, shown)
             removed += checked.removed
             if checked.text:
                 sent += 1
                 yield checked.text
         if not sent and not opened:
-            yield record_reply(shown, docs)
+            yield record_reply(shown)
 
-    def _check(self, text: str, shown: Sequence[Any], backing: str) -> GroundedReply:
+    def _check(self, text: str, shown: Sequence[Any]) -> GroundedReply:
         """`ground_reply`, then the claims check: a sentence stating a rating, review count,
         stock status or comparison the records do not bear out is dropped too."""
-        checked = ground_reply(text, shown, self.known_brands, backing=backing)
+        checked = ground_reply(text, shown, self.known_brands)
         false = false_claims(checked.text, shown) if checked.text else []
         if false:
-            kept = [s for s in _SENTENCES.split(checked.text) if s not in false]
+            kept = [s for s in SENTENCE_BREAK.split(checked.text) if s not in false]
             checked = GroundedReply(" ".join(kept), [*checked.removed, *false])
         return checked
 
-    def write(self, message: str, products=(), docs=(), detailed: bool = False) -> Reply:
+    def write(self, message: str, products=(), detailed: bool = False) -> Reply:
         removed: list[str] = []
         stats: dict[str, Any] = {}
-        pieces = list(self.stream(message, products, docs, detailed, removed, stats=stats))
+        pieces = list(self.stream(message, products, detailed, removed, stats=stats))
         text = "".join(pieces).strip()
-        fallback = len(pieces) == 1 and text == record_reply(products[:MAX_FACT_PRODUCTS], docs)
+        fallback = len(pieces) == 1 and text == record_reply(products[:MAX_FACT_PRODUCTS])
         return Reply(text, removed, fallback, stats)
 
 
@@ -179,16 +175,13 @@ def plural(noun: str) -> str:
     return noun + "s"
 
 
-def record_reply(products: Sequence[Any], docs: Sequence[Any]) -> str:
+def record_reply(products: Sequence[Any]) -> str:
     """A reply from the records alone, for when the LM's reply is unusable; titles as
-    `plain_text`, the first sentence of a policy section as the store wrote it."""
+    `plain_text`."""
     products = [p for p in products if p is not None]
     if products:
         listed = "; ".join(f"{shown_title(p)} ({money(p.price, p.currency)})" for p in products[:3])
         return f"Here is what I found: {listed}."
-    if docs:
-        first = re.split(r"(?<=[.!?])\s+", " ".join(docs[0].text.split()))[0]
-        return f"{docs[0].section}: {first}"
     return (
         "Sorry, I couldn't find anything that matches. Could you tell me more about what you need?"
     )
