@@ -256,7 +256,7 @@ def test_replies_written_at_once_equal_replies_written_one_by_one(
         batches.append(len(passes))
         feed_together(passes)
 
-    monkeypatch.setattr("bot.dialogue.service.feed_together", counting)
+    monkeypatch.setattr("bot.lm.scheduler.feed_together", counting)
 
     def service() -> ChatService:
         chats = ChatService(settings, shop, lm=tiny_lm)

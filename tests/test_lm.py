@@ -330,37 +330,38 @@ def test_a_search_lead_names_what_the_first_products_are():
     assert product_kind([SHOES]) == "options"  # no type to name
 
 
-def test_streams_decoded_in_one_batch_match_streams_decoded_alone(tiny_lm):
-    from bot.lm.decoding import LMPass, feed_together
+def test_streams_decoded_at_once_through_the_scheduler_match_streams_decoded_alone(
+    tiny_lm, monkeypatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.lm import scheduler as scheduling
+    from bot.lm.decoding import feed_together
 
     encode = tiny_lm.tokenizer.encode
     prompts = [encode("red shoes " * n + "and boots", add_special_tokens=False) for n in (3, 7, 12)]
-
     drafts = (0, 2, 5)  # passes of 1, up to 3 and up to 6 tokens in one batch
 
-    def alone(prompt, draft):
-        decoder = Decoder(tiny_lm, draft_tokens=draft)
+    def decode(prompt, draft, scheduler=None):
+        decoder = Decoder(tiny_lm, draft_tokens=draft, scheduler=scheduler)
         return [t for t, _ in decoder.stream(decoder.feed(prompt), 16, set())]
 
-    decoders = [Decoder(tiny_lm, draft_tokens=draft) for draft in drafts]
-    streams = [
-        d.stream(d.feed(p), 16, set(), deferred=True)
-        for d, p in zip(decoders, prompts, strict=True)
-    ]
-    tokens: list[list[int]] = [[] for _ in prompts]
-    live, batches = set(range(len(prompts))), 0
-    while live:
-        waiting = []
-        for index in sorted(live):
-            for item in streams[index]:  # up to the pass it waits on
-                if isinstance(item, LMPass):
-                    waiting.append(item)
-                    break
-                tokens[index].append(item[0])
-            else:
-                live.discard(index)
-        feed_together(waiting)
-        batches += len(waiting) > 1
+    batches = []
 
-    assert tokens == [alone(p, d) for p, d in zip(prompts, drafts, strict=True)]
-    assert batches > 3  # the passes really ran together
+    def counting(passes):
+        batches.append(len(passes))
+        feed_together(passes)
+
+    monkeypatch.setattr(scheduling, "feed_together", counting)
+    scheduler = scheduling.PassScheduler(gather_seconds=0.5)
+    try:
+        with ThreadPoolExecutor(len(prompts)) as pool:
+            runs = [
+                pool.submit(decode, p, d, scheduler) for p, d in zip(prompts, drafts, strict=True)
+            ]
+            together = [run.result() for run in runs]
+    finally:
+        scheduler.close()
+
+    assert together == [decode(p, d) for p, d in zip(prompts, drafts, strict=True)]
+    assert sum(size > 1 for size in batches) > 3  # the passes really ran together

@@ -62,7 +62,6 @@ from bot.dialogue.signals import (
 )
 from bot.dialogue.turn import Turn, without_email
 from bot.dialogue.writer import ReplyWriter, product_kind
-from bot.lm.decoding import LMPass
 from bot.nlu.parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
 from bot.nlu.schema import (
     CUSTOMER_SERVICE_INTENTS,
@@ -102,8 +101,10 @@ class Assistant:
         parser: IntentParser,
         writer: ReplyWriter,
         sessions: SessionStore,
+        scheduler: Any = None,
     ) -> None:
         self.settings = settings
+        self.scheduler = scheduler  # the LM's `PassScheduler`, closed with the assistant
         self.shop = shop
         self.parser = parser
         self.writer = writer
@@ -122,6 +123,7 @@ class Assistant:
         """Load the LM (once) and open the shop, the sessions and the reply writer."""
         from bot.lm.chat_model import LocalChatModel, remote_chat_model
         from bot.lm.loading import load_lm
+        from bot.lm.scheduler import PassScheduler
 
         shop = shop or Shop(settings)
         if lm is None:
@@ -133,6 +135,7 @@ class Assistant:
                 dtype=settings.lm_dtype,
             )
         vocabulary = SlotVocabulary(shop.slot_values())
+        scheduler = PassScheduler()  # turns on several threads share the LM through it
         if settings.lm_url:
             chat_model = remote_chat_model(
                 settings.lm_url,
@@ -141,10 +144,13 @@ class Assistant:
                 settings.reply_max_tokens,
             )
         else:
-            chat_model = LocalChatModel(lm=lm, max_new_tokens=settings.reply_max_tokens)
+            chat_model = LocalChatModel(
+                lm=lm, max_new_tokens=settings.reply_max_tokens, scheduler=scheduler
+            )
         writer = ReplyWriter(chat_model, settings.store_name, vocabulary.values.get("brand", ()))
         sessions = SessionStore(Path(settings.data_dir) / "sessions.sqlite")
-        return cls(settings, shop, IntentParser(lm, vocabulary), writer, sessions)
+        parser = IntentParser(lm, vocabulary, scheduler=scheduler)
+        return cls(settings, shop, parser, writer, sessions, scheduler)
 
     def warm_up(self) -> None:
         """Run a parse and a search once, logging nothing: the embedding model, the indexes
@@ -153,6 +159,8 @@ class Assistant:
         self.shop.recommend("running shoes", 1, ProductFilters(in_stock=True))
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.close()
         self.sessions.close()
 
     def release(self, session_id: str) -> bool:
@@ -384,11 +392,9 @@ class Assistant:
 
     # -- act and save ----------------------------------------------------------------------
 
-    def stream_reply(self, turn: Turn, ticks: bool = False) -> Iterator[str | LMPass]:
+    def stream_reply(self, turn: Turn) -> Iterator[str]:
         """The reply, a checked sentence at a time; the turn is saved once it is complete.
-        A conversation a person has taken over yields nothing. With `ticks`, "" or the LM's
-        next pass (an `LMPass`, to run in a batch) is yielded whenever the LM has written
-        more without finishing a sentence."""
+        A conversation a person has taken over yields nothing."""
         started = time.perf_counter()
         pieces = []
         if turn.fixed_reply is not None:
@@ -419,11 +425,9 @@ class Assistant:
                 turn.detailed,
                 removed=turn.removed,
                 lead=lead,
-                ticks=ticks,
                 stats=stats,
             ):
-                if isinstance(piece, str):
-                    pieces.append(piece)
+                pieces.append(piece)
                 yield piece
             turn.timings.update(stats)
         turn.reply = "".join(pieces).strip()

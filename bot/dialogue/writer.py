@@ -33,7 +33,6 @@ from bot.dialogue.grounding import (
     shown_title,
 )
 from bot.lm.chat_model import timings_of
-from bot.lm.decoding import LMPass
 from bot.nlu.parser import clean_message
 from bot.prompts import chat_prompt
 from retrieval.catalog import MAX_ATTRIBUTE_CHARS
@@ -78,16 +77,12 @@ class ReplyWriter:
         detailed: bool = False,
         removed: list[str] | None = None,
         lead: str | None = None,
-        ticks: bool = False,
         stats: dict[str, Any] | None = None,
-    ) -> Iterator[str | LMPass]:
+    ) -> Iterator[str]:
         """Checked sentences, as the LM finishes each one; a record-only reply if none pass.
 
         Sentences the check drops are appended to `removed` when a list is given. A `lead`
         opens the reply and the LM continues it (when the chat model can continue a reply).
-        With `ticks`, a piece of LM work that completes no sentence yields the `LMPass` the
-        model waits on next (when it offers one, see `LocalChatModel.take_pending_pass`) or
-        "", so a caller can interleave other work, and batch passes, while the LM writes.
         Product records back no URL, phone number or e-mail address, so a sentence naming
         one is dropped. The LM's figures
         for this reply (tokens, speed) are put in `stats` when a dict is given.
@@ -106,17 +101,13 @@ class ReplyWriter:
             if stats is not None:
                 stats.update(timings_of(chunk))
             buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
-            finished = 0
             while (end := _SENTENCE_END.search(buffer)) is not None:
                 sentence, buffer = buffer[: end.end()], buffer[end.end() :]
                 checked = self._check(sentence, shown)
                 removed += checked.removed
                 if checked.text:
-                    sent, finished = sent + 1, finished + 1
+                    sent += 1
                     yield checked.text + " "
-            if ticks and not finished:
-                take = getattr(self.chat_model, "take_pending_pass", None)
-                yield (take() if take else None) or ""
         if buffer.strip():
             checked = self._check(buffer, shown)
             removed += checked.removed

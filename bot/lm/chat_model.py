@@ -4,8 +4,8 @@
 writer talks to any LangChain `BaseChatModel` the same way. A final assistant message is
 continued rather than answered (the reply writer opens some replies itself), and the KV
 cache of the opening that successive prompts share (the system prompt) is computed once.
-Before each decoding pass the stream yields an empty chunk and offers the pass through
-`take_pending_pass`, so a server can run the passes of concurrent replies as one batch.
+With a `scheduler` (`bot.lm.scheduler.PassScheduler`), replies written at once on several
+threads run their decoding steps together, as one batched pass.
 With `lm_url` set, replies come from an OpenAI-compatible server instead (vLLM, TGI,
 llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`).
 """
@@ -13,6 +13,7 @@ llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`)
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from bot.errors import ConfigError
-from bot.lm.decoding import Decoder, LMPass, PromptPrefix, TextStreamer, stop_token_ids
+from bot.lm.decoding import Decoder, PromptPrefix, TextStreamer, stop_token_ids
 from bot.prompts import CHAT_ROLES
 
 MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
@@ -40,7 +41,8 @@ class LocalChatModel(BaseChatModel):
     draft_tokens: int = 6  # prompt-lookup draft length; 0 = plain greedy decoding
     continues_final_message: bool = True  # a trailing assistant message is continued
     reuse_prefix: bool = True  # copy in the cached KV of the opening prompts share
-    _pending: LMPass | None = PrivateAttr(default=None)
+    scheduler: Any = None  # runs the passes of replies written at once together
+    _prefix_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _prefix: PromptPrefix | None = PrivateAttr(default=None)
     _last_prompt: list[int] = PrivateAttr(default_factory=list)
 
@@ -69,6 +71,10 @@ class LocalChatModel(BaseChatModel):
         cache of a causal LM's first n tokens depends on those tokens alone."""
         if not self.reuse_prefix:
             return None
+        with self._prefix_lock:  # replies are written on several threads at once
+            return self._remember_prefix(prompt)
+
+    def _remember_prefix(self, prompt: list[int]) -> PromptPrefix | None:
         if self._prefix is not None and self._prefix.fits(prompt):
             return self._prefix
         shared = len(os.path.commonprefix([self._last_prompt, prompt]))  # any sequences
@@ -79,12 +85,6 @@ class LocalChatModel(BaseChatModel):
         self._prefix = PromptPrefix(prompt[:shared])
         return self._prefix
 
-    def take_pending_pass(self) -> LMPass | None:
-        """The forward pass the stream being read waits on, when it has just yielded an
-        empty chunk for it: run it (with others, `feed_together`) before reading on."""
-        pending, self._pending = self._pending, None
-        return pending
-
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -93,20 +93,14 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         started = time.perf_counter()
-        decoder = Decoder(self.lm, self.draft_tokens)
+        decoder = Decoder(self.lm, self.draft_tokens, self.scheduler)
         prompt = self._prompt_ids(messages)
         logprobs = decoder.prefill(prompt, self._shared_prefix(prompt))
         decoding = time.perf_counter()
         streamer = TextStreamer(self.lm.tokenizer)
         stops = stop_token_ids(self.lm.tokenizer)
         count = 0
-        for item in decoder.stream(logprobs, self.max_new_tokens, stops, deferred=True):
-            if isinstance(item, LMPass):  # an empty chunk: the caller may batch this pass
-                self._pending = item
-                yield ChatGenerationChunk(message=AIMessageChunk(content=""))
-                self._pending = None  # run by then, or the stream runs it on resuming
-                continue
-            token, _ = item
+        for token, _ in decoder.stream(logprobs, self.max_new_tokens, stops):
             count += 1
             piece = streamer.add(token)
             if piece:

@@ -75,14 +75,17 @@ class PromptPrefix:
 
 @dataclass
 class LMPass:
-    """A forward pass a decoding stream waits on (`Decoder.stream(deferred=True)`): whoever
-    holds several runs them as one batch with `feed_together`; one nobody ran is run by the
-    stream itself when it resumes."""
+    """A forward pass a decoder needs: `token_ids` to append, the log-probabilities after the
+    last `keep` of them to return. A `PassScheduler` runs it (decoding steps in a batch with
+    other sequences', `feed_together`) and sets `logprobs`, or `error` when it failed."""
 
     decoder: Decoder
     token_ids: list[int]
     keep: int
+    decoding: bool = False  # a decoding step (a few tokens), not a prompt
     logprobs: Any = None
+    error: Exception | None = None
+    done: Any = None  # the scheduler's signal that it has run
 
 
 def feed_together(passes: Sequence[LMPass]) -> None:
@@ -98,7 +101,7 @@ def feed_together(passes: Sequence[LMPass]) -> None:
     passes = [step for step in passes if step.logprobs is None]
     if len(passes) <= 1 or any(p.decoder._cache is None for p in passes):
         for step in passes:
-            step.logprobs = step.decoder.feed(step.token_ids, step.keep)
+            step.logprobs = step.decoder.forward(step.token_ids, step.keep)
         return
     import torch
     from transformers import DynamicCache
@@ -159,13 +162,17 @@ class Decoder:
     one-token and a several-token pass), but text copied from the prompt costs one pass for
     several tokens: decoding on CPU is bound by reading the weights, not by the number of
     positions in a pass.
+
+    With a `scheduler` (`bot.lm.scheduler.PassScheduler`), every pass runs on its thread,
+    decoding steps batched with those of other sequences; without one, on the caller's.
     """
 
-    def __init__(self, lm: LoadedLM, draft_tokens: int = 6) -> None:
+    def __init__(self, lm: LoadedLM, draft_tokens: int = 6, scheduler: Any = None) -> None:
         import torch
 
         self.lm = lm
         self.draft_tokens = draft_tokens
+        self.scheduler = scheduler
         self._torch = torch
         self._cache = None
         self.tokens: list[int] = []
@@ -173,9 +180,16 @@ class Decoder:
         params = inspect.signature(lm.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
-    def feed(self, token_ids: Sequence[int], keep: int = 1) -> Any:
+    def feed(self, token_ids: Sequence[int], keep: int = 1, decoding: bool = False) -> Any:
         """Append tokens to the sequence; returns the log-probabilities of the next token
-        (with keep=n, those after each of the last n tokens, shape (n, vocab))."""
+        (with keep=n, those after each of the last n tokens, shape (n, vocab)). `decoding`:
+        a step of `stream`, which the scheduler may batch with other sequences' steps."""
+        if self.scheduler is None:
+            return self.forward(token_ids, keep)
+        return self.scheduler.run(LMPass(self, list(token_ids), keep, decoding))
+
+    def forward(self, token_ids: Sequence[int], keep: int = 1) -> Any:
+        """`feed`, run here and now, alone (what a scheduler calls)."""
         torch = self._torch
         ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self.lm.device)
         kwargs = {self._cache_arg: self._cache, "use_cache": True, "logits_to_keep": keep}
@@ -199,16 +213,6 @@ class Decoder:
         self._cache = copy.deepcopy(prefix.cache)
         self.tokens = list(prefix.token_ids)
         return self.feed(token_ids[len(prefix.token_ids) :])
-
-    def _pass(self, token_ids: list[int], keep: int, deferred: bool):
-        """Feed tokens; deferred, first yield the pass so that it may be run in a batch."""
-        if deferred:
-            step = LMPass(self, list(token_ids), keep)
-            yield step
-            if step.logprobs is None:  # nobody ran it
-                step.logprobs = self.feed(token_ids, keep)
-            return step.logprobs
-        return self.feed(token_ids, keep)
 
     def _forget(self, count: int) -> None:
         """Drop the last `count` tokens from the sequence and its cache."""
@@ -254,17 +258,30 @@ class Decoder:
         stop_ids: set[int],
         drafter: Drafter | None = None,
         lead: Sequence[int] = (),
-        deferred: bool = False,
-    ) -> Iterator[tuple[int, float] | LMPass]:
+    ) -> Iterator[tuple[int, float]]:
         """Greedy tokens, each with its log-probability, until a stop token or the limit.
 
         `drafter(tokens produced so far)` proposes what follows (default: `lookup_draft`);
         `lead` are tokens decided but not fed yet (from `choose`), not yielded again: they go
-        into the first pass with the first draft, and `logprobs` may then be None. With
-        `deferred`, each pass is yielded as an `LMPass` before it runs, so the caller can run
-        it together with other streams' passes (`feed_together`).
+        into the first pass with the first draft, and `logprobs` may then be None. Under a
+        scheduler, its steps run in batches with other sequences' steps.
         """
         drafter = drafter or self.lookup_draft
+        if self.scheduler is None:
+            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead)
+            return
+        with self.scheduler.decoding():
+            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead)
+
+    def _decode(
+        self,
+        logprobs: Any,
+        max_new_tokens: int,
+        stop_ids: set[int],
+        drafter: Drafter,
+        lead: Sequence[int],
+    ) -> Iterator[tuple[int, float]]:
+        """`stream`'s loop: greedy tokens, drafts checked in one pass."""
         produced: list[int] = []
         pending = list(lead)
         while len(produced) < max_new_tokens:
@@ -281,10 +298,10 @@ class Decoder:
             draft = drafter(produced)[: max_new_tokens - len(produced)]
             del self.tokens[-len(pending) :]
             if not draft:
-                logprobs = yield from self._pass(pending, 1, deferred)
+                logprobs = self.feed(pending, 1, decoding=True)
                 pending = []
                 continue
-            checked = yield from self._pass([*pending, *draft], len(draft) + 1, deferred)
+            checked = self.feed([*pending, *draft], len(draft) + 1, decoding=True)
             accepted = 0
             for position, proposed in enumerate(draft):
                 if int(checked[position].argmax()) != proposed or proposed in stop_ids:

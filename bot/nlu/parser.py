@@ -116,8 +116,10 @@ class IntentParser:
         intents: Iterable[str] = INTENTS,
         draft_tokens: int = 12,
         reuse_prefix: bool = True,
+        scheduler: Any = None,
     ) -> None:
         self.lm = lm
+        self.scheduler = scheduler  # a `PassScheduler`, when turns parse on several threads
         self.draft_tokens = draft_tokens
         self.vocabulary = vocabulary or SlotVocabulary()
         self.trie = TokenTrie.build(lm.tokenizer, list(intents))
@@ -144,7 +146,7 @@ class IntentParser:
         text = clean_message(message)
         if not has_words(text):
             return Parse("out_of_scope", {}, 0.0, "", _ms(started))
-        decoder = Decoder(self.lm, self.draft_tokens)
+        decoder = Decoder(self.lm, self.draft_tokens, self.scheduler)
         logprobs = decoder.prefill(self.prompt_ids(text, previous), self.prefix)
         intent, logprob, lead = decoder.choose(self.trie, logprobs)
         drafter = self.drafter(text, intent, previous)

@@ -1,0 +1,120 @@
+"""One LM shared by concurrent turns: every forward pass runs on the scheduler's thread, and
+the decoding steps of the sequences being written run together as one batched pass.
+
+    scheduler = PassScheduler()
+    decoder = Decoder(lm, scheduler=scheduler)   # its passes now go through the scheduler
+    ...
+    scheduler.close()
+
+As TGI's router does it: the turns' threads hand their passes in and wait; the scheduler
+runs them one batch at a time, so no two passes fight over the cores and a model's caches
+are only ever touched by one thread at a time. Reading a prompt (a parse, a reply's prefill)
+goes first and alone: a new shopper's text starts soon, and a prompt keeps the cores busy
+computing, so batching prompts would save nothing. Decoding steps, each a few tokens, are
+bound by reading the weights: the scheduler waits a moment for every sequence that is
+decoding to hand in its next step, then runs them all in one pass (`feed_together`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from bot.lm.decoding import LMPass, feed_together
+
+log = logging.getLogger("shopbot.lm")
+
+GATHER_SECONDS = 0.01  # how long a decoding step waits for the others to join its batch
+
+
+class PassScheduler:
+    """Runs the forward passes of every decoder built with it; see the module docstring."""
+
+    def __init__(self, gather_seconds: float = GATHER_SECONDS) -> None:
+        self.gather_seconds = gather_seconds
+        self._changed = threading.Condition()
+        self._prompts: deque[LMPass] = deque()  # prompt passes, oldest first, one at a time
+        self._steps: list[LMPass] = []  # decoding steps waiting to run together
+        self._decoding = 0  # sequences decoding now: each will hand in its next step soon
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def run(self, step: LMPass) -> Any:
+        """Run a pass (with others, when it is a decoding step) and return its
+        log-probabilities; blocks the calling thread until it has run."""
+        step.done = threading.Event()
+        with self._changed:
+            if self._closing:
+                raise RuntimeError("the LM scheduler is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="shopbot-lm", daemon=True)
+                self._thread.start()
+            (self._steps if step.decoding else self._prompts).append(step)
+            self._changed.notify_all()
+        step.done.wait()
+        if step.error is not None:
+            raise step.error
+        return step.logprobs
+
+    @contextlib.contextmanager
+    def decoding(self) -> Iterator[None]:
+        """While a sequence decodes: its steps are waited for, to run in one batch."""
+        with self._changed:
+            self._decoding += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._decoding -= 1
+                self._changed.notify_all()
+
+    def close(self) -> None:
+        """Run what was handed in, then stop the thread; later passes raise."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=60)
+
+    def _next_batch(self) -> list[LMPass] | None:
+        """The passes to run next (None: closed and nothing left). Holds the condition."""
+        while not self._prompts and not self._steps:
+            if self._closing:
+                return None
+            self._changed.wait()
+        if not self._prompts:
+            deadline = time.monotonic() + self.gather_seconds
+            while not self._prompts and len(self._steps) < self._decoding:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+        if self._prompts:
+            return [self._prompts.popleft()]
+        batch, self._steps = self._steps, []
+        return batch
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                feed_together(batch)
+            except Exception:  # run each alone, so one bad pass fails only its own turn
+                log.exception("a batched LM pass failed; running its passes one by one")
+                for step in batch:
+                    if step.logprobs is None:
+                        try:
+                            step.logprobs = step.decoder.forward(step.token_ids, step.keep)
+                        except Exception as exc:
+                            step.error = exc
+            for step in batch:
+                step.done.set()
