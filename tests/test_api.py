@@ -230,7 +230,7 @@ def test_concurrent_conversations_are_all_answered_and_kept(settings, embedder, 
         results = list(pool.map(converse, range(len(messages))))
     try:
         for number, replies in enumerate(results):
-            assert all(reply["session_id"] == f"c{number}" for reply in replies)
+            assert all(reply.session_id == f"c{number}" for reply in replies)
             turns = chats.sessions.history(f"c{number}")
             assert [t["message"] for t in turns] == [messages[number], "cheaper ones"]
     finally:
@@ -269,13 +269,15 @@ def test_replies_written_at_once_equal_replies_written_one_by_one(
 
     alone = service()
     try:
-        expected = [alone.reply(text, f"alone-{n}")["reply"] for n, text in enumerate(searches)]
+        expected = [alone.reply(text, f"alone-{n}").reply for n, text in enumerate(searches)]
     finally:
         alone.close()
     together = service()
     try:
         streams = [together.stream(text, f"together-{n}") for n, text in enumerate(searches)]
-        replies = [[e for e in stream if e["type"] == "reply"][0]["reply"] for stream in streams]
+        replies = [
+            [e for e in stream if e["type"] == "reply"][0]["reply"].reply for stream in streams
+        ]
     finally:
         together.close()
         shop.close()
@@ -305,8 +307,10 @@ def test_two_messages_to_one_session_at_once_are_applied_in_order(
         )
         first = chats.stream("red running shoes", "both-1")  # queued in this order
         second = chats.stream("under $100", "both-1")
-        replies = [[e for e in events if e["type"] == "reply"][0] for events in (first, second)]
-        assert replies[1]["slots"] == {
+        replies = [
+            [e["reply"] for e in events if e["type"] == "reply"][0] for events in (first, second)
+        ]
+        assert replies[1].slots == {
             "query": "running shoes",
             "colour": "red",
             "price_max": 100.0,

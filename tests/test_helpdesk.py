@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from bot.channels.chatwoot import WEBHOOK_PATH, chatwoot_router, format_reply
 from bot.dialogue.engine import Assistant
+from bot.dialogue.reply import ProductCard, Reply
 from bot.nlu.parser import Parse
 from bot.shop import Shop
 from retrieval.catalog import Product
@@ -108,11 +109,11 @@ class Answers:
         self.calls: list[tuple[str, str, str | None]] = []
         self.replies: list[dict[str, Any]] = []
 
-    def __call__(self, message: str, session_id: str, shopper_id: str | None) -> dict[str, Any]:
+    def __call__(self, message: str, session_id: str, shopper_id: str | None) -> Reply:
         self.calls.append((message, session_id, shopper_id))
-        reply = self.assistant.respond(message, session_id=session_id, shopper_id=shopper_id)
-        self.replies.append(reply.to_dict())
-        return self.replies[-1]
+        turn = self.assistant.respond(message, session_id=session_id, shopper_id=shopper_id)
+        self.replies.append(turn.to_dict())
+        return turn.to_reply()
 
 
 @pytest.fixture
@@ -358,14 +359,13 @@ def test_logs_hold_no_email_phone_or_card_numbers(client, chatwoot, caplog):
 
 
 def test_format_reply_lists_products_with_prices_and_escapes_markdown():
-    reply = {
-        "reply": "Here are two.",
-        "products": [
-            {"id": "A", "title": "Mug *Limited* [v2]", "price": 1234.5},
-            {"id": "B", "title": "Gift card", "price": None},
-        ],
-    }
-    assert format_reply(reply) == (
+    def reply(text: str, *products: ProductCard) -> Reply:
+        fields = {"intent": "search_products", "slots": {}, "confidence": 1.0, "route": "search"}
+        return Reply(session_id="s", reply=text, handoff=False, products=list(products), **fields)
+
+    mug = ProductCard(id="A", title="Mug *Limited* [v2]", price=1234.5, image_url="a", score=1)
+    card = ProductCard(id="B", title="Gift card", price=None, image_url="b", score=0.5)
+    assert format_reply(reply("Here are two.", mug, card)) == (
         "Here are two.\n\n- Mug \\*Limited\\* \\[v2\\]: $1,234.50\n- Gift card"
     )
-    assert format_reply({"reply": "Hi!", "products": []}) == "Hi!"
+    assert format_reply(reply("Hi!")) == "Hi!"

@@ -12,7 +12,7 @@ URLs end up in access logs and proxies' logs.
 For a shopper's message (`message_created`, `message_type` "incoming", not private) in a
 conversation the bot still holds, the router runs one chat turn through `answer` and posts
 the reply, with the products as a short markdown list, back through Chatwoot's API. When the
-turn hands over (`reply["handoff"]`), or the assistant fails, the conversation's status is
+turn hands over (`Reply.handoff`), or the assistant fails, the conversation's status is
 set to "open" so it lands in the human agents' queue; from then on the bot stays silent in
 that conversation. Everything else is acknowledged and ignored.
 
@@ -38,6 +38,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from bot.dialogue.grounding import money
+from bot.dialogue.reply import Reply
 from bot.errors import ShopbotError
 from bot.redact import redact
 from bot.settings import Settings
@@ -52,7 +53,7 @@ HUMAN_STATUS = "open"  # agent-bot conversations wait in "pending" while the bot
 MARKDOWN_SPECIALS = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>"})
 SIGNATURE_MAX_AGE_S = 300
 
-Answer = Callable[[str, str, str | None], dict[str, Any]]
+Answer = Callable[[str, str, str | None], Reply]
 
 
 class InvalidWebhook(ShopbotError):
@@ -129,18 +130,14 @@ def _id(payload: dict[str, Any], name: str) -> int:
     return value
 
 
-def format_reply(reply: dict[str, Any]) -> str:
-    """The reply text, then the products it shows as a markdown list of title and price.
-
-    >>> format_reply({"reply": "Two picks:", "products": [{"title": "Kettle", "price": 39.0}]})
-    'Two picks:\\n\\n- Kettle: $39.00'
-    """
-    text = str(reply.get("reply") or "").strip()
+def format_reply(reply: Reply) -> str:
+    """The reply text, then the products it shows as a markdown list of title and price:
+    "Two picks:\\n\\n- Kettle: $39.00"."""
+    text = reply.reply.strip()
     lines = []
-    for product in reply.get("products") or []:
-        title = str(product.get("title") or product.get("id") or "").translate(MARKDOWN_SPECIALS)
-        price = product.get("price")
-        price = money(price, product.get("currency")) if isinstance(price, int | float) else None
+    for product in reply.products:
+        title = (product.title or product.id).translate(MARKDOWN_SPECIALS)
+        price = money(product.price, product.currency) if product.price is not None else None
         lines.append(f"- {title}: {price}" if price else f"- {title}")
     return "\n\n".join(part for part in (text, "\n".join(lines)) if part)
 
@@ -296,7 +293,7 @@ def _serve(message: ShopperMessage, answer: Answer, client: ChatwootClient) -> d
     try:
         reply = answer(message.content, message.session_id, message.shopper_id)
         content = format_reply(reply)
-        handoff = bool(reply.get("handoff"))
+        handoff = reply.handoff
     except Exception:
         log.exception("%s: the assistant failed; handing over to a person", where)
         reply, content, handoff = None, "", True
@@ -312,12 +309,12 @@ def _serve(message: ShopperMessage, answer: Answer, client: ChatwootClient) -> d
         log.info("%s: handed over after an assistant error", where)
         return {"status": "handed_off", "reason": "the assistant failed"}
     if handoff:
-        log.info("%s: handed over (intent %s)", where, reply.get("intent"))
+        log.info("%s: handed over (intent %s)", where, reply.intent)
         return {"status": "handed_off", "reason": "the shopper needs a person"}
     log.info(
         "%s: replied (intent %s, %d products)",
         where,
-        reply.get("intent"),
-        len(reply.get("products") or []),
+        reply.intent,
+        len(reply.products),
     )
     return {"status": "replied"}

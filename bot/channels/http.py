@@ -31,6 +31,7 @@ from bot.channels.openai import openai_router
 from bot.channels.rest import rest_router
 from bot.channels.visitors import VisitorCredentials, VisitorGate
 from bot.channels.widget import widget_router
+from bot.dialogue.reply import Reply
 from bot.dialogue.service import ChatService, ChatUnavailable
 from bot.settings import Settings
 from bot.shop import Shop
@@ -74,7 +75,7 @@ def build_app(
     add_middleware(app, settings, access, visitors)
     add_error_handlers(app)
 
-    def helpdesk_answer(message: str, session_id: str, shopper_id: str | None) -> dict:
+    def helpdesk_answer(message: str, session_id: str, shopper_id: str | None) -> Reply:
         return chats.reply(message, session_id, shopper_id, owner=HELPDESK_OWNER)
 
     # Chatwoot cannot send bearer keys: the webhook's shared secret is its credential.

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from bot.channels.access import Access, Caller
 from bot.channels.streams import started
+from bot.dialogue.reply import Reply
 from bot.dialogue.service import ChatService
 from bot.settings import ID_PATTERN, MAX_MESSAGE_CHARS
 from bot.stores.sessions import new_session_id
@@ -102,8 +103,8 @@ def _last_user_text(messages: list[OpenAIMessage]) -> str:
     raise HTTPException(status_code=422, detail="messages: no message with role 'user'")
 
 
-def _completion(completion_id: str, created: int, model: str, reply: dict) -> dict:
-    timings = reply.get("timings_ms", {})
+def _completion(completion_id: str, created: int, model: str, reply: Reply) -> dict:
+    timings = reply.timings_ms
     prompt, completion = int(timings.get("prompt_tokens", 0)), int(timings.get("new_tokens", 0))
     return {
         "id": completion_id,
@@ -113,7 +114,7 @@ def _completion(completion_id: str, created: int, model: str, reply: dict) -> di
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply["reply"]},
+                "message": {"role": "assistant", "content": reply.reply},
                 "finish_reason": "stop",
             }
         ],
@@ -122,7 +123,7 @@ def _completion(completion_id: str, created: int, model: str, reply: dict) -> di
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         },
-        "shopbot": reply,
+        "shopbot": reply.model_dump(mode="json"),
     }
 
 
@@ -146,8 +147,7 @@ def _completion_chunks(
             if event["type"] == "delta":
                 yield chunk({"content": event["text"]})
             elif event["type"] == "reply":
-                event.pop("type")
-                yield chunk({}, "stop", shopbot=event)
+                yield chunk({}, "stop", shopbot=event["reply"].model_dump(mode="json"))
     except Exception:
         log.exception("chat completion stream failed")
         yield 'data: {"error": {"message": "the assistant failed on this message"}}\n\n'

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from bot.dialogue.grounding import money
+from bot.dialogue.reply import Reply
+from bot.prompts import prompt_table, render
 from bot.settings import MAX_MESSAGE_CHARS, MAX_QUERY_CHARS
 from bot.stores.sessions import UnknownSession, new_session_id
 from retrieval.events import FeedbackEvent, InvalidEvent, UnknownProduct
@@ -39,13 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shopbot.ui")
 
-EXAMPLES = [
-    "waterproof jacket for cycling to work",
-    "runing shoes under $100",
-    "how long do I have to return an item?",
-    "where is my order?",
-]
-HANDOFF_MESSAGE = "I'd like to talk to a person, please."
 HISTORY_TURNS = 50  # turns a reloaded page shows
 POLL_SECONDS = 3  # how often a page a person has taken over looks for their messages
 FEEDBACK_KINDS = ("like", "dislike")
@@ -151,9 +146,10 @@ def render_comparison(table: dict[str, Any] | None) -> str:
     return f'<table class="comparison"><tr><th></th>{head}</tr>{rows}</table>'
 
 
-def render_reply_extras(reply: dict[str, Any]) -> str:
+def render_reply_extras(reply: Reply) -> str:
     """What goes under the chat for one reply: comparison table, then product cards."""
-    return render_comparison(reply.get("comparison")) + render_cards(reply.get("products") or [])
+    shown = reply.model_dump(mode="json", include={"comparison", "products"})
+    return render_comparison(shown["comparison"]) + render_cards(shown["products"])
 
 
 def as_text(text: str) -> str:
@@ -175,6 +171,8 @@ def said(turn: dict[str, Any]) -> str:
 
 
 def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> gr.Blocks:
+    texts = prompt_table("page.toml")
+
     def visitor(request: gr.Request | None) -> str | None:
         return visitors.owner_of(getattr(request, "cookies", None)) if request else None
 
@@ -256,20 +254,21 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                     history[-1] = {"role": "assistant", "content": as_text(text)}
                     yield history, "", gr.update(), "", shown, gr.update(), session_id
                 elif event["type"] == "reply":
-                    reply = event
+                    reply = event["reply"]
         except Exception:
             log.exception("chat turn failed")
-            history[-1] = {"role": "assistant", "content": "Sorry, that failed. Please try again."}
+            history[-1] = {"role": "assistant", "content": texts["turn_failed"]}
             yield history, "", gr.update(), "", shown, gr.update(), session_id
             return
-        reply = reply or {}
-        history[-1] = {"role": "assistant", "content": as_text(reply.get("reply") or text or "…")}
-        status = ""
-        if reply.get("handoff"):
-            status = "A member of our team will take over this conversation."
+        if reply is None:  # the turn ended without its reply: what was streamed stays
+            history[-1] = {"role": "assistant", "content": as_text(text or "…")}
+            yield history, "", gr.update(), "", shown, gr.update(), session_id
+            return
+        history[-1] = {"role": "assistant", "content": as_text(reply.reply or text or "…")}
+        status = texts["handed_off"] if reply.handoff else ""
         answer_index = str(len(history) - 1)
-        shown = {**shown, answer_index: [p["id"] for p in reply.get("products") or []]}
-        follow_ups = [[f] for f in (reply.get("follow_ups") or [])][:3]
+        shown = {**shown, answer_index: [product.id for product in reply.products]}
+        follow_ups = [[f] for f in reply.follow_ups][:3]
         yield (
             history,
             "",
@@ -295,8 +294,8 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                 )
             )
         except (InvalidEvent, UnknownProduct) as exc:
-            return f"Could not record that: {exc}"
-        return "Thanks, noted: we'll show you more like it." if kind == "like" else "Noted."
+            return render(texts["feedback_failed"], reason=exc)
+        return texts["liked"] if kind == "like" else texts["disliked"]
 
     def answer_feedback(session_id: str, shown: dict, evt: gr.LikeData, request: gr.Request) -> str:
         """A liked or disliked answer counts for each product it showed."""
@@ -313,7 +312,7 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                 )
             except (InvalidEvent, UnknownProduct) as exc:
                 log.warning("answer feedback not recorded: %s", exc)
-        return "Thanks for the feedback."
+        return texts["answer_feedback"]
 
     def browse(query: str, price_max: float | None, category: str | None, in_stock: bool) -> str:
         try:
@@ -367,7 +366,7 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
                 status = gr.Markdown(elem_id="status")
                 cards = gr.HTML(elem_id="cards", js_on_load=CARDS_JS)
                 with gr.Row():
-                    gr.Examples(EXAMPLES, inputs=message, label="Examples")
+                    gr.Examples(texts["examples"], inputs=message, label="Examples")
                     person = gr.Button("Talk to a person", elem_id="talk-to-person", size="sm")
             with gr.Tab("Browse", id="browse-tab") as browse_tab:
                 with gr.Row():
@@ -397,9 +396,9 @@ def build_page(shop: Shop, chats: ChatService, visitors: VisitorCredentials) -> 
         follow_ups.click(lambda sample: sample[0], follow_ups, message).then(
             send, inputs, outputs
         ).then(watch, [session_id], [listen])
-        person.click(lambda: HANDOFF_MESSAGE, None, message).then(send, inputs, outputs).then(
-            watch, [session_id], [listen]
-        )
+        person.click(lambda: texts["handoff_message"], None, message).then(
+            send, inputs, outputs
+        ).then(watch, [session_id], [listen])
         listen.tick(
             agent_messages, [session_id, chatbot, agents_seen], [chatbot, agents_seen, listen]
         )

@@ -28,7 +28,8 @@ def sse(events: Iterator[dict]) -> Iterator[str]:
     try:
         for event in events:
             kind = event.pop("type")
-            yield f"event: {kind}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            data = event["reply"].model_dump(mode="json") if kind == "reply" else event
+            yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
     except Exception:
         log.exception("chat stream failed")
         yield 'event: error\ndata: {"detail": "the assistant failed on this message"}\n\n'

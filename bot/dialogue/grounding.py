@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from bot.prompts import prompt_table, render
 from bot.redact import EMAIL, ISO_DATE, PHONE, PHONE_DIGITS
 
 MAX_FACT_PRODUCTS = 5
@@ -164,9 +165,10 @@ def _backed_contacts(backing: str) -> frozenset[str]:
 
 
 def product_facts(products: Sequence[Any], detailed: bool = False) -> str:
-    """The numbered product facts shown to the LM: no names or prices, which it could only
-    echo, and record text only as `plain_text` (no links or contact details to copy); None
-    entries are skipped but keep their number."""
+    """The numbered product facts shown to the LM (`prompts/facts.toml`): no names or
+    prices, which it could only echo, and record text only as `plain_text` (no links or
+    contact details to copy); None entries are skipped but keep their number."""
+    texts = prompt_table("facts.toml")["products"]
     lines = []
     for number, product in enumerate(products[:MAX_FACT_PRODUCTS], start=1):
         if product is None:  # a gap keeps the numbers the shopper saw ("the second one")
@@ -178,31 +180,37 @@ def product_facts(products: Sequence[Any], detailed: bool = False) -> str:
         traits = [trait for trait in traits if trait]
         features = plain_text(attributes.get("features"), MAX_DESCRIPTION_CHARS)
         description = plain_text(product.description, MAX_DESCRIPTION_CHARS)
-        category = plain_text(product.category, MAX_TRAIT_CHARS)
-        stock = "in stock" if product.in_stock is not False else "out of stock"
         rating = (
-            f"rated {product.rating:.1f} by {product.review_count or 0} shoppers"
+            render(texts["rated"], rating=product.rating, reviews=product.review_count or 0)
             if product.rating is not None
-            else "no ratings yet"
+            else texts["unrated"]
         )
-        line = f"[{number}] {category or 'product'}; {rating}; {stock}"
-        if traits:
-            line += "; " + ", ".join(traits)
-        if features:
-            line += f"; {features}"
-        if detailed and description:
-            line += f"; {description}"
-        lines.append(line)
-    return "Products:\n" + "\n".join(lines) if lines else "Products: none found."
+        line = render(
+            texts["line"],
+            number=number,
+            category=plain_text(product.category, MAX_TRAIT_CHARS) or texts["no_category"],
+            rating=rating,
+            stock=texts["in_stock" if product.in_stock is not False else "out_of_stock"],
+        )
+        more = [", ".join(traits), features, description if detailed else ""]
+        lines.append(line + "".join(render(texts["more"], text=text) for text in more if text))
+    if not lines:
+        return texts["none"]
+    return texts["heading"] + "\n" + "\n".join(lines)
 
 
 def policy_facts(docs: Sequence[Any]) -> str:
-    """Policy passages shown to the LM, each cut to a bounded length."""
+    """Policy passages shown to the LM (`prompts/facts.toml`), each cut to a bounded length."""
+    texts = prompt_table("facts.toml")["policies"]
     if not docs:
-        return "Policies: none found."
-    return "Policies:\n" + "\n".join(
-        f"- {doc.section}: {' '.join(doc.text.split())[:MAX_POLICY_CHARS]}" for doc in docs
-    )
+        return texts["none"]
+    lines = [
+        render(
+            texts["line"], section=doc.section, text=" ".join(doc.text.split())[:MAX_POLICY_CHARS]
+        )
+        for doc in docs
+    ]
+    return texts["heading"] + "\n" + "\n".join(lines)
 
 
 def resolve_references(text: str, products: Sequence[Any]) -> str:

@@ -70,7 +70,9 @@ def looks_like_address(text: str) -> bool:
 
 
 def order_values(order: Order, store: str) -> dict[str, Any]:
-    """The variables an order reply template may use, from the order record."""
+    """The variables an order reply template may use, from the order record (with the
+    words of `prompts/orders.toml` for a carrier or tracking number not known yet)."""
+    unknown = prompt_table("orders.toml")["unknown"]
     items = "; ".join(
         item.title + (f" (x{item.quantity})" if item.quantity > 1 else "") for item in order.items
     )
@@ -83,8 +85,8 @@ def order_values(order: Order, store: str) -> dict[str, Any]:
         "created": iso_date(order.created_at),
         "updated": iso_date(order.updated_at),
         "address": order.shipping_address,
-        "carrier": order.carrier or "the carrier",
-        "tracking": order.tracking_number or "not yet assigned",
+        "carrier": order.carrier or unknown["carrier"],
+        "tracking": order.tracking_number or unknown["tracking"],
         "refund_status": order.refund_status,
     }
 

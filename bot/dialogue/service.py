@@ -1,9 +1,9 @@
 """The assistant behind every channel (page, widget, REST, help desk), turns on threads.
 
     chats = ChatService(settings, shop)
-    chats.reply("red running shoes", session_id="s1")          # the structured reply
-    for event in chats.stream("cheaper", session_id="s1"):     # {"type": "delta", "text": ..}
-        ...                                                     # ... then {"type": "reply", ..}
+    chats.reply("red running shoes", session_id="s1")       # the structured reply (a Reply)
+    for event in chats.stream("cheaper", session_id="s1"):  # {"type": "delta", "text": ..}
+        ...                                                  # ... {"type": "reply", "reply": ..}
 
 Each turn runs on a thread of its own; the LM they share runs every forward pass on its
 scheduler's thread (`bot.lm.scheduler`), which reads new prompts first and runs the
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.dialogue.reply import Reply
 from bot.settings import Settings
 from bot.shop import Shop
 from bot.stores.sessions import OPEN_OWNER, SessionStore
@@ -157,8 +158,8 @@ class ChatService:
         owner: str = OPEN_OWNER,
     ) -> Iterator[Event]:
         """A turn's events as they happen: `start` (once parsed and routed), `delta` pieces
-        of reply text, then `reply` (the structured reply). A failure inside the turn is
-        raised from this iterator: UnknownSession when `owner` (the caller, see
+        of reply text, then `reply` (its "reply" is the structured `Reply`). A failure inside
+        the turn is raised from this iterator: UnknownSession when `owner` (the caller, see
         `bot.channels.access`) may not use the session."""
 
         def steps() -> Generator[Event]:
@@ -169,7 +170,7 @@ class ChatService:
             for piece in assistant.stream_reply(turn):
                 if piece:
                     yield {"type": "delta", "text": piece}
-            yield {"type": "reply", **turn.to_dict()}
+            yield {"type": "reply", "reply": turn.to_reply()}
 
         return self._results(self._submit(steps(), session=session_id))
 
@@ -179,13 +180,10 @@ class ChatService:
         session_id: str,
         shopper_id: str | None = None,
         owner: str = OPEN_OWNER,
-    ) -> dict:
+    ) -> Reply:
         """One whole turn; the structured reply."""
-        final: dict = {}
-        for event in self.stream(message, session_id, shopper_id, owner):
-            if event["type"] == "reply":
-                final = {key: value for key, value in event.items() if key != "type"}
-        return final
+        events = self.stream(message, session_id, shopper_id, owner)
+        return [event["reply"] for event in events if event["type"] == "reply"][-1]
 
     @property
     def sessions(self) -> SessionStore:

@@ -34,7 +34,7 @@ from bot.dialogue.grounding import (
 )
 from bot.lm.chat_model import timings_of
 from bot.nlu.parser import clean_message
-from bot.prompts import chat_prompt
+from bot.prompts import chat_prompt, prompt_table, render
 from retrieval.catalog import MAX_ATTRIBUTE_CHARS
 
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
@@ -169,10 +169,9 @@ def plural(noun: str) -> str:
 def record_reply(products: Sequence[Any]) -> str:
     """A reply from the records alone, for when the LM's reply is unusable; titles as
     `plain_text`."""
+    texts = prompt_table("canned_replies.toml")
     products = [p for p in products if p is not None]
-    if products:
-        listed = "; ".join(f"{shown_title(p)} ({money(p.price, p.currency)})" for p in products[:3])
-        return f"Here is what I found: {listed}."
-    return (
-        "Sorry, I couldn't find anything that matches. Could you tell me more about what you need?"
-    )
+    if not products:
+        return texts["records_none"]
+    listed = "; ".join(f"{shown_title(p)} ({money(p.price, p.currency)})" for p in products[:3])
+    return render(texts["records_found"], listed=listed)

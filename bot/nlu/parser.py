@@ -33,7 +33,7 @@ from bot.lm.decoding import Decoder, PromptPrefix, TokenTrie, stop_token_ids
 from bot.lm.loading import LoadedLM
 from bot.nlu.drafting import ParseDrafter, guess_slots
 from bot.nlu.schema import EMAIL, INTENTS, PRICE_SLOTS, format_parse, read_parse
-from bot.prompts import render_chat_text
+from bot.prompts import prompt_table, render, render_chat_text
 
 READ_MESSAGE_CHARS = 400  # what the parser and the turn read of a message
 MAX_SLOT_TOKENS = 40
@@ -100,10 +100,12 @@ def has_words(text: str) -> bool:
 
 
 def context_line(previous: dict[str, Any] | None) -> str:
-    """The conversation so far, as the parser prompt shows it (empty on a first turn)."""
+    """The conversation so far, as the parser prompt shows it (`prompts/facts.toml`; empty on
+    a first turn)."""
     if not previous or not previous.get("intent"):
         return ""
-    return f"Before: {format_parse(previous['intent'], previous.get('slots') or {})}\n"
+    parse = format_parse(previous["intent"], previous.get("slots") or {})
+    return render(prompt_table("facts.toml")["parse"]["before"], parse=parse)
 
 
 class IntentParser:
