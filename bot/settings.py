@@ -208,6 +208,33 @@ class Settings(BaseSettings):
             return DEFAULT_ADAPTER if self.lm_model == "default" else None
         return Path(self.lm_adapter)
 
+    # Every file the bot keeps in the data dir (the search's own files are retrieval's).
+    @property
+    def sessions_path(self) -> Path:
+        return Path(self.data_dir) / "sessions.sqlite"
+
+    @property
+    def events_path(self) -> Path:
+        return Path(self.data_dir) / "events.sqlite"
+
+    @property
+    def orders_path(self) -> Path:
+        return Path(self.data_dir) / "orders.sqlite"
+
+    @property
+    def scorer_dir(self) -> Path:
+        """The trained ranking weights, one file per version."""
+        return Path(self.data_dir) / "scorer"
+
+    @property
+    def visitor_key_path(self) -> Path:
+        """The key that signs page visitors' credentials, when visitor_secret is not set."""
+        return Path(self.data_dir) / "visitor.key"
+
+    @property
+    def demo_catalog_path(self) -> Path:
+        return Path(self.data_dir) / "demo_catalog.jsonl"
+
     @property
     def resolved_device(self) -> str:
         return auto_device(self.device)

@@ -38,7 +38,7 @@ class Shop:
         self._events: EventStore | None = None
         self._orders: OrderStore | None = None
         self._lock = threading.Lock()
-        self.weight_store = WeightStore(Path(settings.data_dir) / "scorer")
+        self.weight_store = WeightStore(settings.scorer_dir)
         self._weights_version = 0
 
     def refresh_weights(self) -> None:
@@ -153,7 +153,7 @@ class Shop:
         with self._lock:
             if self._events is None:
                 self._events = EventStore(
-                    Path(self.settings.data_dir) / "events.sqlite",
+                    self.settings.events_path,
                     known_products=lambda ids: set(catalog.records.hashes(list(ids))),
                 )
                 catalog.scorer.posteriors.load(self._events.product_stats())
@@ -200,7 +200,7 @@ class Shop:
         """The order store (data_dir/orders.sqlite), opened on first use."""
         with self._lock:
             if self._orders is None:
-                self._orders = OrderStore(Path(self.settings.data_dir) / "orders.sqlite")
+                self._orders = OrderStore(self.settings.orders_path)
             return self._orders
 
     def ensure_demo_orders(self) -> int:
@@ -239,7 +239,7 @@ class Shop:
             return
         from retrieval.demo.catalog import generate_catalog, write_catalog_jsonl
 
-        path = Path(self.settings.data_dir) / "demo_catalog.jsonl"
+        path = self.settings.demo_catalog_path
         write_catalog_jsonl(generate_catalog(self.settings.demo_products), path)
         log.info(
             "empty store: ingesting the demo catalog (%s products)", self.settings.demo_products

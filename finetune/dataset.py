@@ -172,12 +172,11 @@ def build_dataset(
     }
 
 
-def logged_turns(data_dir: Path) -> list[dict[str, Any]]:
+def logged_turns(sessions: Path, events: Path) -> list[dict[str, Any]]:
     """Chat turns whose shown products the shopper then liked, clicked or bought, as parse
     rows (text, intent, slots, previous); none when there is no conversation log yet."""
     import sqlite3
 
-    sessions, events = data_dir / "sessions.sqlite", data_dir / "events.sqlite"
     if not sessions.is_file() or not events.is_file():
         return []
     db = sqlite3.connect(f"file:{sessions}?mode=ro", uri=True)

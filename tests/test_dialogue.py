@@ -399,7 +399,9 @@ def test_a_search_nothing_fully_matches_drops_the_least_important_filter_and_say
         {"query": "running shoes", "colour": "green", "price_max": 100.0},
     )
     assert turn.route == "search" and turn.relaxed == ["colour"]
-    assert turn.reply.startswith("I couldn't find any in green, so I left that out.")
+    assert turn.reply.startswith(
+        "I couldn't find any in green, so I left that out. Showing what I found under $100.00."
+    )
     assert turn.products and all(item.product.price <= 100 for item in turn.products)
     assert turn.to_dict()["slots"]["colour"] == "green"  # what the shopper asked for stays
     both = say(
@@ -410,6 +412,15 @@ def test_a_search_nothing_fully_matches_drops_the_least_important_filter_and_say
     )
     assert both.relaxed == ["size", "price_max"]
     assert both.reply.startswith("I couldn't find any in size 15 or under $50.00, so I left")
+
+
+def test_a_search_says_the_filters_it_ran_under_even_when_carried_over(say):
+    first = say("red running shoes", "search_products", {"query": "running shoes", "colour": "red"})
+    assert first.reply.startswith("Showing what I found in red. Here are some")
+    cheaper = say("under $100 please", "search_products", {"price_max": 100.0})
+    assert cheaper.reply.startswith("Showing what I found in red, under $100.00.")
+    plain = say("running shoes", "search_products", {"query": "running shoes"}, session="s3")
+    assert plain.reply.startswith("Here are some")
 
 
 def test_a_service_question_without_policy_documents_says_so(say, assistant, monkeypatch):

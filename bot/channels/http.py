@@ -53,7 +53,7 @@ def build_app(
     """The app with every channel; `ui=False` leaves out the Gradio page, `preload_lm=False`
     opens the LM on the first turn instead of at start-up."""
     access = Access(settings)
-    visitors = VisitorCredentials.for_data_dir(settings.data_dir, settings.visitor_secret)
+    visitors = VisitorCredentials.kept_in(settings.visitor_key_path, settings.visitor_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -34,7 +34,6 @@ from bot.channels.access import AccessDenied, RateLimiter
 
 COOKIE = "shopbot_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600
-SECRET_FILE = "visitor.key"
 # Routes that are not the page: REST checks its own keys; probes, the widget script and
 # product images are public and carry no session.
 NOT_PAGE = ("/v1/", "/healthz", "/widget.js", "/widget/", "/images/", "/docs", "/openapi.json")
@@ -58,12 +57,12 @@ class VisitorCredentials:
         self._secret = secret
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path, secret: str | None = None) -> VisitorCredentials:
-        """Credentials signed with `secret`, or with the key kept in `data_dir/visitor.key`
+    def kept_in(cls, path: Path, secret: str | None = None) -> VisitorCredentials:
+        """Credentials signed with `secret`, or with the key kept in the file `path`
         (created on first use, readable by this user only), so they survive restarts."""
         if secret:
             return cls(secret.encode())
-        path = Path(data_dir) / SECRET_FILE
+        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -56,7 +56,7 @@ def finetune_build(
         load_policy_docs(settings.policies_dir),
         out,
         shared_data=shared_data or SHARED_DATA,
-        logged=logged_turns(Path(settings.data_dir)),
+        logged=logged_turns(settings.sessions_path, settings.events_path),
         sizes=sizes,
         seed=seed,
     )
@@ -129,9 +129,9 @@ def scorer_train(settings, as_json: bool, holdout: float, l2: float) -> None:
     from retrieval.events import EventStore
     from retrieval.learning import WeightStore, train_weights
 
-    store = WeightStore(Path(settings.data_dir) / "scorer")
+    store = WeightStore(settings.scorer_dir)
     current = store.latest()
-    events = EventStore(Path(settings.data_dir) / "events.sqlite")
+    events = EventStore(settings.events_path)
     try:
         rows = events.training_rows()
     finally:
@@ -158,7 +158,7 @@ def scorer_show(settings, as_json: bool) -> None:
     from retrieval.learning import WeightStore
     from retrieval.ranking import DEFAULT_WEIGHTS
 
-    trained = WeightStore(Path(settings.data_dir) / "scorer").latest()
+    trained = WeightStore(settings.scorer_dir).latest()
     report = asdict(trained) if trained else {"version": 0, "weights": DEFAULT_WEIGHTS}
     lines = [f"version {report['version']}"]
     lines += [f"  {name}: {value}" for name, value in report["weights"].items()]

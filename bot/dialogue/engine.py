@@ -40,7 +40,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from bot.dialogue.comparisons import compare_reply
@@ -50,7 +49,7 @@ from bot.dialogue.products import (
     Found,
     ProductDesk,
     named_colour,
-    said_filter,
+    search_notes,
     searched_anyway,
 )
 from bot.dialogue.service_answer import PolicyDesk
@@ -148,7 +147,7 @@ class Assistant:
                 lm=lm, max_new_tokens=settings.reply_max_tokens, scheduler=scheduler
             )
         writer = ReplyWriter(chat_model, settings.store_name, vocabulary.values.get("brand", ()))
-        sessions = SessionStore(Path(settings.data_dir) / "sessions.sqlite")
+        sessions = SessionStore(settings.sessions_path)
         parser = IntentParser(lm, vocabulary, scheduler=scheduler)
         return cls(settings, shop, parser, writer, sessions, scheduler)
 
@@ -409,15 +408,10 @@ class Assistant:
                 best = max(item.features.get("semantic", 0.0) for item in turn.products)
                 key = "search_lead" if best >= NEAREST_ONLY else "search_nearest"
                 lead = render(self.texts[key], thing=product_kind(shown))
-            if turn.route == "search" and turn.relaxed:
-                # "I couldn't find any in size 150": the shopper's own filter, from a template,
-                # before the reply (the LM never sees it, so it cannot misstate it)
-                dropped = " or ".join(
-                    said_filter(name, turn.state.get(name), self.texts) for name in turn.relaxed
-                )
-                notice = render(self.texts["search_relaxed"], dropped=dropped) + " "
-                pieces.append(notice)
-                yield notice
+            notes = search_notes(turn.state, turn.relaxed, self.texts)
+            if turn.route == "search" and turn.products and notes:
+                pieces.append(notes)
+                yield notes
             stats: dict[str, Any] = {}
             for piece in self.writer.stream(
                 turn.message,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from retrieval.ranking import RankedProduct, RankRequest
 FILTER_SLOTS = ("category", "brand", "colour", "size", "price_min", "price_max")
 # The filters an empty search drops first, one at a time, until something is found.
 RELAX_ORDER = ("size", "brand", "colour", "price_min", "price_max", "category")
+STATED_FILTERS = ("brand", "colour", "size", "price_min", "price_max")  # said before a search
 SHOWN_PRODUCTS = MAX_FACT_PRODUCTS  # the reply can speak of exactly the products shown
 RECALLED = 20
 FIT = 0.8  # products shown are at least this similar to the request, relative to the best
@@ -85,6 +86,23 @@ def said_filter(name: str, value: Any, texts: dict[str, str]) -> str:
     if name in ("price_min", "price_max"):
         return render(texts[f"filter_{name}"], value=money(float(value)))
     return render(texts[f"filter_{name}"], value=plain_text(value, MAX_FILTER_CHARS))
+
+
+def search_notes(state: dict[str, Any], relaxed: Sequence[str], texts: dict[str, str]) -> str:
+    """What a search reply says before its lead, from templates (the LM never sees it, so it
+    cannot misstate it): the filters dropped to find anything ("I couldn't find any in size
+    150, so I left that out."), then those the search ran under ("Showing what I found in
+    blue, under $80.00."). "" when there is nothing to say."""
+    notes = []
+    if relaxed:
+        dropped = " or ".join(said_filter(name, state.get(name), texts) for name in relaxed)
+        notes.append(render(texts["search_relaxed"], dropped=dropped))
+    kept = [name for name in STATED_FILTERS if state.get(name) is not None]
+    kept = [name for name in kept if name not in relaxed]
+    if kept:
+        filters = ", ".join(said_filter(name, state[name], texts) for name in kept)
+        notes.append(render(texts["search_filters"], filters=filters))
+    return " ".join(notes) + " " if notes else ""
 
 
 def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = "") -> bool:

@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bot.dialogue.reply import Reply
@@ -190,7 +189,7 @@ class ChatService:
         """The conversations' store, for reading and deleting without loading the LM."""
         with self._lock:
             if self._sessions is None:
-                self._sessions = SessionStore(Path(self.settings.data_dir) / "sessions.sqlite")
+                self._sessions = SessionStore(self.settings.sessions_path)
             return self._sessions
 
     def close(self) -> None:

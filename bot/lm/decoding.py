@@ -91,9 +91,9 @@ class LMPass:
 def feed_together(passes: Sequence[LMPass]) -> None:
     """Run the passes of several decoders as one batched forward pass, with the same effect
     on each as its own `Decoder.feed`: its tokens and cache extended, its log-probabilities
-    set. Decoding on a CPU is bound by reading the weights, so a pass for 3 sequences costs
-    about 60% of 3 passes, copying the caches in and out included
-    (`benchmarks/batched_decoding.py`).
+    set. Decoding on a CPU is bound by reading the weights, so a pass for several sequences
+    costs much less than one pass each, copying the caches in and out included (the README
+    has the figures of `benchmarks/batched_decoding.py`).
 
     Caches of different lengths are left-padded and new tokens of different counts
     right-padded; the attention mask hides both and each sequence keeps its own positions.
@@ -258,20 +258,22 @@ class Decoder:
         stop_ids: set[int],
         drafter: Drafter | None = None,
         lead: Sequence[int] = (),
+        batched: bool = True,
     ) -> Iterator[tuple[int, float]]:
         """Greedy tokens, each with its log-probability, until a stop token or the limit.
 
         `drafter(tokens produced so far)` proposes what follows (default: `lookup_draft`);
         `lead` are tokens decided but not fed yet (from `choose`), not yielded again: they go
         into the first pass with the first draft, and `logprobs` may then be None. Under a
-        scheduler, its steps run in batches with other sequences' steps.
+        scheduler, its steps run in batches with other sequences' steps; with `batched`
+        False, each runs first and alone, as a prompt does (a parse, which a turn waits on).
         """
         drafter = drafter or self.lookup_draft
-        if self.scheduler is None:
-            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead)
+        if self.scheduler is None or not batched:
+            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead, False)
             return
         with self.scheduler.decoding():
-            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead)
+            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead, True)
 
     def _decode(
         self,
@@ -280,6 +282,7 @@ class Decoder:
         stop_ids: set[int],
         drafter: Drafter,
         lead: Sequence[int],
+        batched: bool,
     ) -> Iterator[tuple[int, float]]:
         """`stream`'s loop: greedy tokens, drafts checked in one pass."""
         produced: list[int] = []
@@ -298,10 +301,10 @@ class Decoder:
             draft = drafter(produced)[: max_new_tokens - len(produced)]
             del self.tokens[-len(pending) :]
             if not draft:
-                logprobs = self.feed(pending, 1, decoding=True)
+                logprobs = self.feed(pending, 1, decoding=batched)
                 pending = []
                 continue
-            checked = self.feed([*pending, *draft], len(draft) + 1, decoding=True)
+            checked = self.feed([*pending, *draft], len(draft) + 1, decoding=batched)
             accepted = 0
             for position, proposed in enumerate(draft):
                 if int(checked[position].argmax()) != proposed or proposed in stop_ids:

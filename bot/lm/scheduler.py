@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bot.lm.decoding import LMPass, feed_together
@@ -30,13 +30,18 @@ from bot.lm.decoding import LMPass, feed_together
 log = logging.getLogger("shopbot.lm")
 
 GATHER_SECONDS = 0.01  # how long a decoding step waits for the others to join its batch
+LINGER_SECONDS = 0.003  # after a prompt pass, how long its sequence's next one is waited for
 
 
 class PassScheduler:
     """Runs the forward passes of every decoder built with it; see the module docstring."""
 
-    def __init__(self, gather_seconds: float = GATHER_SECONDS) -> None:
+    def __init__(
+        self, gather_seconds: float = GATHER_SECONDS, linger_seconds: float = LINGER_SECONDS
+    ) -> None:
         self.gather_seconds = gather_seconds
+        self.linger_seconds = linger_seconds
+        self._after_prompt = False  # the last pass was a prompt's: its next may come at once
         self._changed = threading.Condition()
         self._prompts: deque[LMPass] = deque()  # prompt passes, oldest first, one at a time
         self._steps: list[LMPass] = []  # decoding steps waiting to run together
@@ -89,16 +94,24 @@ class PassScheduler:
                 return None
             self._changed.wait()
         if not self._prompts:
-            deadline = time.monotonic() + self.gather_seconds
-            while not self._prompts and len(self._steps) < self._decoding:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._changed.wait(left)
+            # A parse feeds its passes one after another: let the next one come before the
+            # replies' steps run. Then wait a moment for every decoding sequence's next step.
+            self._wait_for(lambda: bool(self._prompts), self.linger_seconds * self._after_prompt)
+            self._wait_for(
+                lambda: bool(self._prompts) or len(self._steps) >= self._decoding,
+                self.gather_seconds,
+            )
+        self._after_prompt = bool(self._prompts)
         if self._prompts:
             return [self._prompts.popleft()]
         batch, self._steps = self._steps, []
         return batch
+
+    def _wait_for(self, done: Callable[[], bool], seconds: float) -> None:
+        """Wait until `done()` or `seconds` have passed. Holds the condition."""
+        deadline = time.monotonic() + seconds
+        while not done() and (left := deadline - time.monotonic()) > 0:
+            self._changed.wait(left)
 
     def _work(self) -> None:
         while True:

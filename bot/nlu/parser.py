@@ -152,7 +152,9 @@ class IntentParser:
         logprobs = decoder.prefill(self.prompt_ids(text, previous), self.prefix)
         intent, logprob, lead = decoder.choose(self.trie, logprobs)
         drafter = self.drafter(text, intent, previous)
-        stream = decoder.stream(None, MAX_SLOT_TOKENS, self.stops, drafter, lead=lead)
+        stream = decoder.stream(
+            None, MAX_SLOT_TOKENS, self.stops, drafter, lead=lead, batched=False
+        )  # a parse is waited on: its steps go first, as prompts do
         tokens = [token for token, _ in stream]
         raw = intent + self.lm.tokenizer.decode(tokens, skip_special_tokens=True)
         _, slots = read_parse(raw)
