@@ -250,6 +250,19 @@ class EventStore:
             ).fetchall()
         return {kind: count for kind, count in rows}
 
+    def daily_counts(self, start: float, end: float) -> dict[str, dict[str, int]]:
+        """`counts` for each UTC day between `start` and `end` ("2026-12-01": {type: n})."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT date(ts, 'unixepoch'), type, count(*) FROM events"
+                " WHERE ts >= ? AND ts < ? GROUP BY 1, 2",
+                (start, end),
+            ).fetchall()
+        days: dict[str, dict[str, int]] = {}
+        for day, kind, count in rows:
+            days.setdefault(day, {})[kind] = count
+        return days
+
     def delete_shopper(self, shopper_id: str, session_ids: Sequence[str] = ()) -> int:
         """Erase a shopper's events, with the anonymous events of sessions they signed in to
         and of `session_ids` (the sessions they owned, from the session store).

@@ -7,14 +7,18 @@ everything else (routing, search, the stores, the HTTP app) is the real one.
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from bot.nlu.parser import Parse
-from bot.stores.metrics import bot_metrics
+from bot.stores.metrics import bot_metrics, metrics_table
 from tests.test_api import make_client
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 CHAT = {"Authorization": "Bearer chat-key"}
+DAY_1, DAY_2 = 1796000400.0, 1796086800.0  # 2026-11-30 and 2026-12-01, 01:00 UTC
 PARSES = {
     "red running shoes": Parse("search_products", {"query": "running shoes", "colour": "red"}, 0.9),
     "blorp the fizzwidget now": Parse("complaint", {}, 0.2),  # unsure: asked to clarify
@@ -114,8 +118,9 @@ def test_messages_and_periods_are_checked(client):
 
 def test_metrics_of_a_seeded_log():
     def turn(session, route, message="m", intent="search_products", shown=5, reason=None):
-        return {"session_id": session, "message": message, "intent": intent, "route": route,
-                "shown": shown, "handoff_reason": reason}  # fmt: skip
+        ts = DAY_2 if session == "d" else DAY_1
+        return {"session_id": session, "ts": ts, "message": message, "intent": intent,
+                "route": route, "shown": shown, "handoff_reason": reason}  # fmt: skip
 
     turns = [
         turn("a", "search"), turn("a", "details", intent="product_details"),
@@ -127,7 +132,8 @@ def test_metrics_of_a_seeded_log():
         turn("d", "clarify", message="hmm what", intent="complaint"),
     ]  # fmt: skip
     events = {"impression": 20, "click": 4, "add_to_cart": 2, "purchase": 1, "like": 3}
-    metrics = bot_metrics(turns, events)
+    daily = {"2026-11-30": {"impression": 15, "click": 3}, "2026-12-01": {"impression": 5}}
+    metrics = bot_metrics(turns, events, daily)
     assert (metrics["conversations"], metrics["turns"]) == (4, 8)
     assert (metrics["handoff_rate"], metrics["handoff_reasons"]) == (0.25, {"angry": 1})
     assert metrics["resolved_without_handoff"] == 0.25  # a: its last turn was served
@@ -144,3 +150,23 @@ def test_metrics_of_a_seeded_log():
         "not understood", "out of scope", "no products found",
     }  # fmt: skip
     assert metrics["top_intents"][0] == {"intent": "search_products", "turns": 2}
+    assert metrics["daily"] == [
+        {"date": "2026-11-30", "conversations": 3, "turns": 6, "handoffs": 1,
+         "impressions": 15, "clicks": 3, "ctr": 0.2},
+        {"date": "2026-12-01", "conversations": 1, "turns": 2, "handoffs": 0,
+         "impressions": 5, "clicks": 0, "ctr": 0.0},
+    ]  # fmt: skip
+    table = list(csv.reader(io.StringIO(metrics_table(metrics))))
+    assert table[0] == [
+        "date",
+        "conversations",
+        "turns",
+        "handoffs",
+        "impressions",
+        "clicks",
+        "ctr",
+    ]
+    assert table[1] == ["2026-11-30", "3", "6", "1", "15", "3", "0.2"]
+    figures = dict(row for row in table[4:] if len(row) == 2)
+    assert figures["handoff_rate"] == "0.25" and figures["handoff_reason:angry"] == "1"
+    assert figures["intent:search_products"] == "2" and "hmm what" not in str(table)

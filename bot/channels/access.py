@@ -8,6 +8,11 @@ Three kinds of caller, each an owner of the sessions it makes (see docs/security
   conversation and delete a shopper's data.
 - `visitor:<id>`: a browser on the chat page or the widget, known by the credential the
   server gave it (`bot.channels.visitors`). Never a key: keys are secrets of the store's backends.
+- an operator signed in to the console (`/admin`, `bot.channels.console`) with an admin
+  key: an HttpOnly, SameSite=Strict cookie signed by the server (`OperatorSignIns`) stands
+  for that key on the admin routes, for `SIGN_IN_SECONDS` and while the key is configured.
+  Requests that change anything must also carry the `X-Shopbot-Console` header, which no
+  other site's page can send, so the cookie cannot be ridden from elsewhere.
 - `open`: a `/v1` caller when no keys are configured (local use on 127.0.0.1; a public
   address refuses to start that way unless `allow_open_access` is set).
 
@@ -33,6 +38,10 @@ from bot.stores.sessions import OPEN_OWNER
 
 Scope = Literal["chat", "admin"]
 MAX_BUCKETS = 100_000  # beyond this many callers, idle buckets are pruned at once
+CONSOLE_COOKIE = "shopbot_operator"
+CONSOLE_HEADER = "x-shopbot-console"
+SIGN_IN_SECONDS = 8 * 3600
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class AccessDenied(Exception):
@@ -107,13 +116,59 @@ class RateLimiter:
         self._next_prune = now + 60.0
 
 
-class Access:
-    """Checks `/v1` callers' keys and rates; `limiter` is shared with the chat page's gate."""
+class OperatorSignIns:
+    """Console sign-ins: a token naming an admin key's fingerprint and an expiry, signed with
+    the server's secret. Valid until it expires and while that key is still configured.
 
-    def __init__(self, settings: Settings) -> None:
+    >>> sign_ins = OperatorSignIns(b"0123456789abcdef", ["admin-key"])
+    >>> token = sign_ins.issue("admin-key")
+    >>> sign_ins.owner(token) == "key:" + fingerprint("admin-key")
+    True
+    >>> sign_ins.issue("a-chat-key") is None, sign_ins.owner(token + "0")
+    (True, None)
+    """
+
+    def __init__(self, secret: bytes, admin_keys: list[str], clock=time.time) -> None:
+        self._secret = hmac.new(secret, b"operator sign-in", hashlib.sha256).digest()
+        self._keys = {fingerprint(key) for key in admin_keys}
+        self._admin_keys = list(admin_keys)
+        self._clock = clock
+
+    def issue(self, key: str) -> str | None:
+        """A sign-in token for an admin key; None for any other key."""
+        if not _known(key, self._admin_keys):
+            return None
+        claim = f"{int(self._clock()) + SIGN_IN_SECONDS}.{fingerprint(key)}"
+        return f"{claim}.{self._sign(claim)}"
+
+    def owner(self, token: str | None) -> str | None:
+        """`key:<fingerprint>` of the admin key a valid token was issued for, else None."""
+        claim, _, signature = (token or "").rpartition(".")
+        expires, _, key = claim.partition(".")
+        if not claim or not hmac.compare_digest(signature, self._sign(claim)):
+            return None
+        if not expires.isdigit() or int(expires) < self._clock() or key not in self._keys:
+            return None
+        return f"key:{key}"
+
+    def _sign(self, claim: str) -> str:
+        return hmac.new(self._secret, claim.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def fingerprint(key: str) -> str:
+    """What names a key in owners and logs: never the key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class Access:
+    """Checks `/v1` callers' keys and rates; `limiter` is shared with the chat page's gate.
+    With `sign_ins`, a console cookie stands for its admin key on the admin routes."""
+
+    def __init__(self, settings: Settings, sign_ins: OperatorSignIns | None = None) -> None:
         self.chat_keys = list(settings.chat_keys)
         self.admin_keys = list(settings.admin_keys)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.sign_ins = sign_ins
 
     @property
     def keys_required(self) -> bool:
@@ -128,7 +183,14 @@ class Access:
     def admin_caller(
         self, request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Caller:
-        """A FastAPI dependency: the caller of an admin route."""
+        """A FastAPI dependency: the caller of an admin route (a key, or a console sign-in)."""
+        if authorization is None and self.sign_ins is not None and self.admin_keys:
+            owner = self.sign_ins.owner(request.cookies.get(CONSOLE_COOKIE))
+            if owner is not None:
+                if request.method not in SAFE_METHODS and CONSOLE_HEADER not in request.headers:
+                    raise AccessDenied(403, "console requests need the X-Shopbot-Console header")
+                self.limiter.take(owner)
+                return Caller(owner, admin=True)
         return self.check(authorization, client_address(request), "admin")
 
     def check(self, authorization: str | None, client: str, scope: Scope) -> Caller:
@@ -146,7 +208,7 @@ class Access:
             raise AccessDenied(401, "unknown API key")
         if scope == "admin" and not admin:
             raise AccessDenied(403, "this key may not use admin routes")
-        owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        owner = "key:" + fingerprint(key)
         self.limiter.take(owner)
         return Caller(owner, admin=admin)
 

@@ -6,7 +6,10 @@ bot did over a period.
                                                  waiting_s, last_message}]}, newest first
     POST /v1/sessions/{id}/messages         {"text", "author"?} -> 201: an agent turn of
                                                  the session (GET /v1/sessions/{id} shows it)
-    GET  /v1/admin/metrics?from=&to=        -> conversations, turns, handoff_rate, ctr, ...
+    GET  /v1/admin/sessions/{id}            -> a conversation's transcript, products named
+    GET  /v1/admin/metrics?from=&to=        -> conversations, turns, handoff_rate, ctr, ...,
+                                                 daily (one row a day)
+    GET  /v1/admin/metrics.csv?from=&to=    -> the daily rows, then the period's figures
 
 `POST /v1/sessions/{id}/release` (in `bot.channels.rest`) gives the conversation back to
 the bot. A person who writes has taken the conversation over: the bot stays silent in it
@@ -21,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from bot.channels.access import Access
@@ -28,10 +32,13 @@ from bot.dialogue.service import ChatService
 from bot.redact import redact_email, redact_payment
 from bot.settings import ID_PATTERN, MAX_MESSAGE_CHARS
 from bot.shop import Shop
-from bot.stores.metrics import bot_metrics
+from bot.stores.metrics import bot_metrics, metrics_table
 from bot.stores.sessions import UnknownSession
 
 DEFAULT_PERIOD = timedelta(days=30)
+TRANSCRIPT_TURNS = 200
+Since = Annotated[str | None, Query(alias="from", description="ISO date or time")]
+Until = Annotated[str | None, Query(alias="to", description="ISO date or time")]
 
 
 class AgentMessageIn(BaseModel):
@@ -78,26 +85,66 @@ def admin_router(shop: Shop, chats: ChatService, access: Access) -> APIRouter:
         sent = chats.sessions.add_agent_message(session_id, text, redact_email(author))
         return {"session_id": session_id, "author": author, "text": text, "ts": _iso(sent)}
 
-    @router.get("/v1/admin/metrics")
-    def metrics(
-        start: Annotated[str | None, Query(alias="from", description="ISO date or time")] = None,
-        end: Annotated[str | None, Query(alias="to", description="ISO date or time")] = None,
-    ) -> dict:
-        """What the bot did from `from` (default: 30 days before `to`) to `to` (default:
-        now): conversations, turns, handoff rate and reasons, share resolved without a
-        person, click-through, add-to-cart and purchase rates of shown products, likes and
-        dislikes, top intents, unanswered messages by kind with examples, zero-result
-        searches."""
+    @router.get("/v1/admin/sessions/{session_id}")
+    def transcript(session_id: str) -> dict:
+        """Any conversation, as an operator reads it: its turns (the shopper's message, the
+        bot's or a person's reply, the intent and route, the products shown, by title and
+        price), and whether a person has it. Unknown session: 404."""
+        if not re.match(ID_PATTERN, session_id) or not chats.sessions.exists(session_id):
+            raise UnknownSession(session_id)
+        turns = chats.sessions.history(session_id, limit=TRANSCRIPT_TURNS)
+        products = shop.products(sorted({pid for turn in turns for pid in turn["shown"]}))
+        for turn in turns:
+            turn["ts"] = _iso(turn["ts"])
+            turn["shown"] = [_shown(pid, products.get(pid)) for pid in turn["shown"]]
+        state = chats.sessions.state(session_id)
+        return {
+            "session_id": session_id,
+            "handed_off": state.handed_off,
+            "handoff_reason": state.handoff_reason,
+            "turns": turns,
+        }
+
+    def report(start: str | None, end: str | None) -> dict:
         until = _time(end, "to") if end else time.time()
         since = _time(start, "from") if start else until - DEFAULT_PERIOD.total_seconds()
         if since >= until:
             raise HTTPException(400, "'from' must be before 'to'")
-        report = bot_metrics(
-            chats.sessions.activity(since, until), shop.events.counts(since, until)
+        figures = bot_metrics(
+            chats.sessions.activity(since, until),
+            shop.events.counts(since, until),
+            shop.events.daily_counts(since, until),
         )
-        return {"from": _iso(since), "to": _iso(until), **report}
+        return {"from": _iso(since), "to": _iso(until), **figures}
+
+    @router.get("/v1/admin/metrics")
+    def metrics(start: Since = None, end: Until = None) -> dict:
+        """What the bot did from `from` (default: 30 days before `to`) to `to` (default:
+        now): conversations, turns, handoff rate and reasons, share resolved without a
+        person, click-through, add-to-cart and purchase rates of shown products, likes and
+        dislikes, top intents, unanswered messages by kind with examples, zero-result
+        searches, and `daily`: conversations, turns, handoffs, impressions, clicks and
+        click-through for each UTC day."""
+        return report(start, end)
+
+    @router.get("/v1/admin/metrics.csv", response_class=PlainTextResponse)
+    def metrics_csv(start: Since = None, end: Until = None) -> PlainTextResponse:
+        """The same figures as a spreadsheet: the daily rows, then one row per figure."""
+        figures = report(start, end)
+        name = f"shopbot-metrics-{figures['from'][:10]}-{figures['to'][:10]}.csv"
+        return PlainTextResponse(
+            metrics_table(figures),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     return router
+
+
+def _shown(product_id: str, product) -> dict:
+    if product is None:  # removed from the catalog since
+        return {"id": product_id, "title": None, "price": None}
+    return {"id": product_id, "title": product.title, "price": product.price}
 
 
 def _iso(ts: float) -> str:

@@ -24,9 +24,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from bot.channels.access import Access, AccessDenied
+from bot.channels.access import Access, AccessDenied, OperatorSignIns
 from bot.channels.admin import admin_router
 from bot.channels.chatwoot import chatwoot_router
+from bot.channels.console import console_router
 from bot.channels.openai import openai_router
 from bot.channels.rest import rest_router
 from bot.channels.visitors import VisitorCredentials, VisitorGate
@@ -52,8 +53,9 @@ def build_app(
 ) -> FastAPI:
     """The app with every channel; `ui=False` leaves out the Gradio page, `preload_lm=False`
     opens the LM on the first turn instead of at start-up."""
-    access = Access(settings)
     visitors = VisitorCredentials.kept_in(settings.visitor_key_path, settings.visitor_secret)
+    sign_ins = OperatorSignIns(visitors.derived_secret("operators"), list(settings.admin_keys))
+    access = Access(settings, sign_ins)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -84,6 +86,7 @@ def build_app(
     app.include_router(rest_router(settings, shop, chats, access))
     app.include_router(admin_router(shop, chats, access))
     app.include_router(openai_router(chats, access))
+    app.include_router(console_router(access))
     if ui:
         import gradio as gr
 

@@ -36,7 +36,10 @@ COOKIE = "shopbot_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # Routes that are not the page: REST checks its own keys; probes, the widget script and
 # product images are public and carry no session.
-NOT_PAGE = ("/v1/", "/healthz", "/widget.js", "/widget/", "/images/", "/docs", "/openapi.json")
+NOT_PAGE = (
+    *("/v1/", "/healthz", "/widget.js", "/widget/", "/images/", "/docs", "/openapi.json"),
+    "/admin",  # the operators' console signs its users in itself (bot.channels.console)
+)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -86,6 +89,11 @@ class VisitorCredentials:
     def owner_of(self, cookies: dict[str, str] | None) -> str | None:
         """The visitor a request's cookies name (a `gr.Request`'s `.cookies`), or None."""
         return self.owner((cookies or {}).get(COOKIE))
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A secret of this server's for another use (operator sign-ins), derived from the
+        visitors' one, so one key file serves both and neither reveals the other."""
+        return hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
 
     def _sign(self, visitor: str) -> str:
         return hmac.new(self._secret, visitor.encode(), hashlib.sha256).hexdigest()[:32]

@@ -6,12 +6,11 @@
         ...                                                  # ... {"type": "reply", "reply": ..}
 
 Each turn runs on a thread of its own; the LM they share runs every forward pass on its
-scheduler's thread (`bot.lm.scheduler`), which reads new prompts first and runs the
-decoding steps of the replies being written as one batched pass. Turns decide (parse,
-route, search) one at a time, so the search and the stores are read by one turn at a time
-as before and a new shopper's parse is not slowed by another's; their replies are written
-at the same time. A turn runs to the end and is saved even when its client disconnects, so
-no message is lost.
+scheduler's thread (`bot.lm.scheduler`), which runs the decoding steps of the replies
+being written as one batched pass. Turns decide (parse, route, search) one at a time, and
+while one does the replies being written wait, so a new shopper's first text comes as soon
+as their turn alone can make it; the replies are written at the same time. A turn runs to
+the end and is saved even when its client disconnects, so no message is lost.
 
 The turns of one session run one at a time, in the order their messages came, whatever
 channel each came by: a second message waits until the first turn is saved, so it starts
@@ -20,6 +19,7 @@ from that turn's slots, shown products and order context. Other sessions run mea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -52,6 +52,12 @@ class _Job:
 
 
 _END = object()
+
+
+def first(assistant: Any) -> contextlib.AbstractContextManager:
+    """While a turn decides, the replies being written on the same LM wait."""
+    scheduler = getattr(assistant, "scheduler", None)
+    return scheduler.first() if scheduler is not None else contextlib.nullcontext()
 
 
 class ChatService:
@@ -163,7 +169,7 @@ class ChatService:
 
         def steps() -> Generator[Event]:
             assistant = self._assistant_now()
-            with self._deciding:
+            with self._deciding, first(assistant):
                 turn = assistant.start_turn(message, session_id, shopper_id, owner)
             yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
             for piece in assistant.stream_reply(turn):

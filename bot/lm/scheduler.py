@@ -10,9 +10,10 @@ As TGI's router does it: the turns' threads hand their passes in and wait; the s
 runs them one batch at a time, so no two passes fight over the cores and a model's caches
 are only ever touched by one thread at a time. Reading a prompt (a parse, a reply's prefill)
 goes first and alone: a new shopper's text starts soon, and a prompt keeps the cores busy
-computing, so batching prompts would save nothing. Decoding steps, each a few tokens, are
-bound by reading the weights: the scheduler waits a moment for every sequence that is
-decoding to hand in its next step, then runs them all in one pass (`feed_together`).
+computing, so batching prompts would save nothing; while a turn decides (`first`), the
+replies being written wait. Decoding steps, each a few tokens, are bound by reading the
+weights: the scheduler waits a moment for every sequence that is decoding to hand in its
+next step, then runs them all in one pass (`feed_together`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from bot.lm.decoding import LMPass, feed_together
@@ -30,18 +31,14 @@ from bot.lm.decoding import LMPass, feed_together
 log = logging.getLogger("shopbot.lm")
 
 GATHER_SECONDS = 0.01  # how long a decoding step waits for the others to join its batch
-LINGER_SECONDS = 0.003  # after a prompt pass, how long its sequence's next one is waited for
 
 
 class PassScheduler:
     """Runs the forward passes of every decoder built with it; see the module docstring."""
 
-    def __init__(
-        self, gather_seconds: float = GATHER_SECONDS, linger_seconds: float = LINGER_SECONDS
-    ) -> None:
+    def __init__(self, gather_seconds: float = GATHER_SECONDS) -> None:
         self.gather_seconds = gather_seconds
-        self.linger_seconds = linger_seconds
-        self._after_prompt = False  # the last pass was a prompt's: its next may come at once
+        self._first = 0  # turns deciding now (`first`): decoding steps wait for them
         self._changed = threading.Condition()
         self._prompts: deque[LMPass] = deque()  # prompt passes, oldest first, one at a time
         self._steps: list[LMPass] = []  # decoding steps waiting to run together
@@ -78,6 +75,20 @@ class PassScheduler:
                 self._decoding -= 1
                 self._changed.notify_all()
 
+    @contextlib.contextmanager
+    def first(self) -> Iterator[None]:
+        """While a turn decides (its parse, routing and search): the replies being written
+        wait, so a new shopper's first text is not slowed by them. Its own passes must be
+        prompt passes (`Decoder.stream(batched=False)` for a parse)."""
+        with self._changed:
+            self._first += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._first -= 1
+                self._changed.notify_all()
+
     def close(self) -> None:
         """Run what was handed in, then stop the thread; later passes raise."""
         with self._changed:
@@ -89,29 +100,21 @@ class PassScheduler:
 
     def _next_batch(self) -> list[LMPass] | None:
         """The passes to run next (None: closed and nothing left). Holds the condition."""
-        while not self._prompts and not self._steps:
-            if self._closing:
+        while not self._prompts and (not self._steps or self._first):
+            if self._closing and not self._steps:
                 return None
             self._changed.wait()
-        if not self._prompts:
-            # A parse feeds its passes one after another: let the next one come before the
-            # replies' steps run. Then wait a moment for every decoding sequence's next step.
-            self._wait_for(lambda: bool(self._prompts), self.linger_seconds * self._after_prompt)
-            self._wait_for(
-                lambda: bool(self._prompts) or len(self._steps) >= self._decoding,
-                self.gather_seconds,
-            )
-        self._after_prompt = bool(self._prompts)
+        if not self._prompts:  # a moment for every decoding sequence to hand in its step
+            deadline = time.monotonic() + self.gather_seconds
+            while not self._prompts and len(self._steps) < self._decoding:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
         if self._prompts:
             return [self._prompts.popleft()]
         batch, self._steps = self._steps, []
         return batch
-
-    def _wait_for(self, done: Callable[[], bool], seconds: float) -> None:
-        """Wait until `done()` or `seconds` have passed. Holds the condition."""
-        deadline = time.monotonic() + seconds
-        while not done() and (left := deadline - time.monotonic()) > 0:
-            self._changed.wait(left)
 
     def _work(self) -> None:
         while True:

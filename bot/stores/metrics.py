@@ -3,13 +3,17 @@ many a person had to take over and why, what the bot could not answer (with exam
 searches that found nothing, and how shoppers responded to the products shown.
 
 `bot_metrics` is a pure function of the shoppers' turns (`SessionStore.activity`) and the
-feedback events' counts of the same period, so it is tested on seeded rows as they are.
+feedback events' counts of the same period, so it is tested on seeded rows as they are;
+`metrics_table` writes its figures as CSV.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 UNANSWERED_ROUTES = {"clarify": "not understood", "out_of_scope": "out of scope"}
@@ -18,10 +22,15 @@ TOP_INTENTS = 10
 HANDOFF_ROUTES = ("handoff",)
 
 
-def bot_metrics(turns: Sequence[dict[str, Any]], events: dict[str, int]) -> dict[str, Any]:
-    """`turns`: the period's shopper turns, oldest first (session_id, message, intent,
+def bot_metrics(
+    turns: Sequence[dict[str, Any]],
+    events: dict[str, int],
+    daily_events: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """`turns`: the period's shopper turns, oldest first (session_id, ts, message, intent,
     route, shown: how many products were shown, handoff_reason on a handoff turn);
-    `events`: feedback counts by type (impression, click, like, ...)."""
+    `events`: feedback counts by type (impression, click, like, ...); `daily_events`: the
+    same for each UTC day ("2026-12-01": {type: n}), for the `daily` rows."""
     sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for turn in turns:
         sessions[turn["session_id"]].append(turn)
@@ -67,7 +76,61 @@ def bot_metrics(turns: Sequence[dict[str, Any]], events: dict[str, int]) -> dict
             for kind, messages in sorted(unanswered.items(), key=lambda item: -len(item[1]))
         ],
         "zero_result_searches": len(zero),
+        "daily": _daily(turns, daily_events or {}),
     }
+
+
+def _daily(turns: Sequence[dict[str, Any]], events: dict[str, dict[str, int]]) -> list[dict]:
+    """One row per UTC day with turns or events: conversations active, turns, handoffs,
+    impressions, clicks and click-through of the products shown."""
+    sessions: dict[str, set[str]] = defaultdict(set)
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for turn in turns:
+        day = datetime.fromtimestamp(turn["ts"], UTC).date().isoformat()
+        sessions[day].add(turn["session_id"])
+        counts[day]["turns"] += 1
+        counts[day]["handoffs"] += turn["route"] in HANDOFF_ROUTES
+    rows = []
+    for day in sorted(set(counts) | set(events)):
+        shown, clicks = (
+            events.get(day, {}).get("impression", 0),
+            events.get(day, {}).get("click", 0),
+        )
+        rows.append(
+            {
+                "date": day,
+                "conversations": len(sessions[day]),
+                "turns": counts[day]["turns"],
+                "handoffs": counts[day]["handoffs"],
+                "impressions": shown,
+                "clicks": clicks,
+                "ctr": round(clicks / shown, 4) if shown else 0.0,
+            }
+        )
+    return rows
+
+
+def metrics_table(figures: dict[str, Any]) -> str:
+    """The figures of `bot_metrics` (with its period) as CSV: the daily rows first, then a
+    blank line and one "figure,value" row for each number, handoff reason and top intent."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ("date", "conversations", "turns", "handoffs", "impressions", "clicks", "ctr")
+    writer.writerow(columns)
+    for row in figures.get("daily", []):
+        writer.writerow([row[name] for name in columns])
+    writer.writerow([])
+    writer.writerow(("figure", "value"))
+    for name, value in figures.items():
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            writer.writerow((name, value))
+    for reason, count in figures.get("handoff_reasons", {}).items():
+        writer.writerow((f"handoff_reason:{reason}", count))
+    for row in figures.get("top_intents", []):
+        writer.writerow((f"intent:{row['intent']}", row["turns"]))
+    for row in figures.get("unanswered", []):
+        writer.writerow((f"unanswered:{row['kind']}", row["turns"]))
+    return out.getvalue()
 
 
 def _unanswered(turn: dict[str, Any]) -> str | None:
