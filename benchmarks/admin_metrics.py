@@ -31,6 +31,7 @@ from bot.channels.admin import admin_router  # noqa: E402
 from bot.dialogue.service import ChatService  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.shop import Shop  # noqa: E402
+from bot.stores.reviews import TurnReviews  # noqa: E402
 from bot.stores.sessions import SessionChanges, TurnRecord  # noqa: E402
 from retrieval.events import FeedbackEvent  # noqa: E402
 
@@ -92,7 +93,8 @@ def main() -> None:
         seed(shop, chats, args.events, args.turns, random.Random(0))
         seeded_s = time.perf_counter() - started
         app = FastAPI()
-        app.include_router(admin_router(shop, chats, Access(settings)))
+        reviews = TurnReviews(settings.sessions_path)
+        app.include_router(admin_router(shop, chats, Access(settings), reviews))
         headers = {"Authorization": "Bearer admin-key"}
         results = {"events": args.events, "turns": args.turns, "seed_s": round(seeded_s, 1)}
         with TestClient(app) as client:
@@ -114,6 +116,7 @@ def main() -> None:
             "impressions": figures["impressions"],
             "days": len(figures["daily"]),
         }
+        reviews.close()
         chats.close()
         shop.close()
     print(json.dumps(results, indent=2))

@@ -79,11 +79,16 @@ def policy_violations(reply: str, docs: list) -> list[str]:
     return [n for n in NUMBER.findall(reply) if n not in numbers]
 
 
-def violations(reply: str, shown: list, catalog: list) -> dict[str, list[str]]:
+def violations(
+    reply: str, shown: list, catalog: list, bounds: tuple = ()
+) -> dict[str, list[str]]:
+    """Prices, titles and brands a reply names that the products it showed do not have.
+    `bounds`: the shopper's own price filters, which a reply restates ("under $100.00")."""
     lowered = reply.lower()
     shown_titles = {p.title.lower() for p in shown}  # the demo catalog repeats some titles
     shown_brands = {(p.brand or "").lower() for p in shown}
     prices = {round(p.price, 2) for p in shown if p.price is not None}
+    prices |= {round(float(bound), 2) for bound in bounds if bound is not None}
     found = {"price": [], "title": [], "brand": []}
     for match in PRICE.findall(reply):
         if round(float(match.replace(",", "")), 2) not in prices:
@@ -133,7 +138,8 @@ def main() -> None:
             turn = assistant.respond(row["text"], session_id=f"bench-{session}")
             reply_ms.append((time.perf_counter() - started) * 1000)
             shown = [item.product for item in turn.products]
-            found = violations(turn.reply, shown, catalog)
+            bounds = (turn.state.get("price_min"), turn.state.get("price_max"))
+            found = violations(turn.reply, shown, catalog, bounds)
             found["claim"] = false_claims(turn.reply, shown)
             for kind, items in found.items():
                 totals[kind] += len(items)

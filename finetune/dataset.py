@@ -173,27 +173,49 @@ def build_dataset(
 
 
 def logged_turns(sessions: Path, events: Path) -> list[dict[str, Any]]:
-    """Chat turns whose shown products the shopper then liked, clicked or bought, as parse
-    rows (text, intent, slots, previous); none when there is no conversation log yet."""
+    """What the conversation log teaches, as parse rows (text, intent, slots): the turns an
+    operator reviewed (`bot.stores.reviews`: a good one as parsed, a wrong one with the
+    intent it should have had), and the search turns whose shown products the shopper then
+    liked, clicked or bought (unless reviewed wrong). None without a log yet."""
     import sqlite3
 
-    if not sessions.is_file() or not events.is_file():
+    if not sessions.is_file():
         return []
     db = sqlite3.connect(f"file:{sessions}?mode=ro", uri=True)
     try:
-        db.execute("ATTACH DATABASE ? AS ev", (f"file:{events}?mode=ro",))
-        rows = db.execute(
-            "SELECT DISTINCT t.message, t.intent, t.slots FROM turns t JOIN ev.events e"
-            " ON e.session_id = t.session_id AND e.ts >= t.ts"
-            " AND e.type IN ('like', 'click', 'add_to_cart', 'purchase')"
-            " AND instr(t.shown, '\"' || e.product_id || '\"') > 0"
-            " WHERE t.route = 'search'"
-        ).fetchall()
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        rows: dict[str, dict[str, Any]] = {}
+        if events.is_file():
+            db.execute("ATTACH DATABASE ? AS ev", (f"file:{events}?mode=ro",))
+            wrong = "SELECT turn_id FROM reviews WHERE verdict = 'wrong'"
+            liked = db.execute(
+                "SELECT DISTINCT t.message, t.intent, t.slots FROM turns t JOIN ev.events e"
+                " ON e.session_id = t.session_id AND e.ts >= t.ts"
+                " AND e.type IN ('like', 'click', 'add_to_cart', 'purchase')"
+                " AND instr(t.shown, '\"' || e.product_id || '\"') > 0"
+                " WHERE t.route = 'search'"
+                + (f" AND t.rid NOT IN ({wrong})" if "reviews" in tables else "")
+            ).fetchall()
+            for message, intent, slots in liked:
+                rows[message] = {"text": message, "intent": intent, "slots": _slots(slots)}
+        if "reviews" in tables:
+            reviewed = db.execute(
+                "SELECT t.message, t.intent, t.slots, r.verdict, r.intent FROM reviews r"
+                " JOIN turns t ON t.rid = r.turn_id WHERE t.message != '' ORDER BY r.ts"
+            ).fetchall()
+            for message, parsed, slots, verdict, right in reviewed:
+                intent = parsed if verdict == "good" else right
+                kept = _slots(slots) if intent == parsed else {}
+                rows[message] = {"text": message, "intent": intent, "slots": kept}
     except sqlite3.Error:
         return []
     finally:
         db.close()
-    return [{"text": m, "intent": i, "slots": clean_slots(json.loads(s))} for m, i, s in rows]
+    return list(rows.values())
+
+
+def _slots(stored: str) -> dict[str, Any]:
+    return clean_slots(json.loads(stored))
 
 
 def _logged_example(tokenizer: Any, row: dict) -> dict:

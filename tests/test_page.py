@@ -174,3 +174,13 @@ def test_an_operator_answers_a_handed_over_chat_in_the_console_and_the_shopper_s
     save_screenshot(
         operator, "console-analytics.png", *docs_copy("console-analytics.png"), full_page=True
     )
+
+    operator.locator("#tab-review").click()
+    operator.locator("#review-text").fill("running shoes")
+    operator.locator("#review-search").click()
+    [turn] = operator.locator(".turn").all()
+    assert "search_products" in turn.inner_text() and "→ search" in turn.inner_text()
+    turn.locator(".right-intent").select_option("compare_products")
+    turn.locator(".mark-wrong").click()
+    operator.locator(".turn.wrong").get_by_text("marked wrong (compare_products)").wait_for()
+    save_screenshot(operator, "console-review.png", *docs_copy("console-review.png"))

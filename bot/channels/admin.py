@@ -10,6 +10,8 @@ bot did over a period.
     GET  /v1/admin/metrics?from=&to=        -> conversations, turns, handoff_rate, ctr, ...,
                                                  daily (one row a day)
     GET  /v1/admin/metrics.csv?from=&to=    -> the daily rows, then the period's figures
+    GET  /v1/admin/turns?q=&intent=&route=&from=&to=  -> the bot's turns, for review
+    POST /v1/admin/turns/{id}/review        {"verdict": "good" | "wrong", "intent"?}
 
 `POST /v1/sessions/{id}/release` (in `bot.channels.rest`) gives the conversation back to
 the bot. A person who writes has taken the conversation over: the bot stays silent in it
@@ -27,18 +29,25 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from bot.channels.access import Access
+from bot.channels.access import Access, Caller
 from bot.dialogue.service import ChatService
+from bot.nlu.schema import INTENTS
 from bot.redact import redact_email, redact_payment
 from bot.settings import ID_PATTERN, MAX_MESSAGE_CHARS
 from bot.shop import Shop
 from bot.stores.metrics import bot_metrics, metrics_table
+from bot.stores.reviews import InvalidReview, TurnReviews
 from bot.stores.sessions import UnknownSession
 
 DEFAULT_PERIOD = timedelta(days=30)
 TRANSCRIPT_TURNS = 200
 Since = Annotated[str | None, Query(alias="from", description="ISO date or time")]
 Until = Annotated[str | None, Query(alias="to", description="ISO date or time")]
+
+
+class ReviewIn(BaseModel):
+    verdict: str = Field(description="good, or wrong (then give the intent it should have had)")
+    intent: str | None = Field(None, description="The right intent, for a wrong turn.")
 
 
 class AgentMessageIn(BaseModel):
@@ -48,7 +57,7 @@ class AgentMessageIn(BaseModel):
     )
 
 
-def admin_router(shop: Shop, chats: ChatService, access: Access) -> APIRouter:
+def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnReviews) -> APIRouter:
     router = APIRouter(dependencies=[Depends(access.admin_caller)], tags=["operators"])
 
     @router.get("/v1/admin/handoffs")
@@ -104,6 +113,42 @@ def admin_router(shop: Shop, chats: ChatService, access: Access) -> APIRouter:
             "handoff_reason": state.handoff_reason,
             "turns": turns,
         }
+
+    @router.get("/v1/admin/turns")
+    def turns(
+        q: Annotated[str | None, Query(max_length=200, description="In message or reply")] = None,
+        intent: Annotated[str | None, Query(max_length=64)] = None,
+        route: Annotated[str | None, Query(max_length=64)] = None,
+        start: Since = None,
+        end: Until = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict:
+        """The bot's turns for review, newest first, filtered by text, intent, route and
+        time: the shopper's message, the parse (intent, slots), the route, the reply, the
+        policy sections cited, the sentences the check removed, and any review."""
+        found = reviews.search(
+            q, intent, route, _time(start, "from") if start else None,
+            _time(end, "to") if end else None, limit,
+        )  # fmt: skip
+        for turn in found:
+            turn["ts"] = _iso(turn["ts"])
+        return {"turns": found, "intents": sorted(INTENTS)}
+
+    @router.post("/v1/admin/turns/{turn_id}/review")
+    def review(
+        turn_id: int,
+        body: ReviewIn,
+        caller: Caller = Depends(access.admin_caller),  # noqa: B008
+    ) -> dict:
+        """Mark a turn good, or wrong with the intent it should have had; `shopbot finetune
+        build` trains on the verdicts. Unknown turn: 404; a bad verdict or intent: 422."""
+        try:
+            known = reviews.review(turn_id, body.verdict, body.intent, caller.owner, set(INTENTS))
+        except InvalidReview as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not known:
+            raise HTTPException(404, f"no turn {turn_id}")
+        return {"id": turn_id, "verdict": body.verdict, "intent": body.intent}
 
     def report(start: str | None, end: str | None) -> dict:
         until = _time(end, "to") if end else time.time()

@@ -36,6 +36,7 @@ from bot.dialogue.reply import Reply
 from bot.dialogue.service import ChatService, ChatUnavailable
 from bot.settings import Settings
 from bot.shop import Shop
+from bot.stores.reviews import TurnReviews
 from bot.stores.sessions import UnknownSession
 from retrieval.errors import RetrievalError
 
@@ -56,6 +57,7 @@ def build_app(
     visitors = VisitorCredentials.kept_in(settings.visitor_key_path, settings.visitor_secret)
     sign_ins = OperatorSignIns(visitors.derived_secret("operators"), list(settings.admin_keys))
     access = Access(settings, sign_ins)
+    reviews = TurnReviews(settings.sessions_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -65,6 +67,7 @@ def build_app(
             chats.warm_up()
         yield
         chats.close()
+        reviews.close()
         shop.close()
 
     app = FastAPI(
@@ -84,7 +87,7 @@ def build_app(
     app.include_router(chatwoot_router(settings, helpdesk_answer))
     app.include_router(widget_router(settings))
     app.include_router(rest_router(settings, shop, chats, access))
-    app.include_router(admin_router(shop, chats, access))
+    app.include_router(admin_router(shop, chats, access, reviews))
     app.include_router(openai_router(chats, access))
     app.include_router(console_router(access))
     if ui:

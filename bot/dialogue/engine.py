@@ -444,5 +444,7 @@ class Assistant:
             reply=turn.reply,
             route=turn.route,
             shopper_id=turn.shopper_id,
+            cited=[doc.id for doc in turn.docs],
+            removed=[redact_email(sentence) for sentence in turn.removed],
         )
         self.sessions.save_turn(record, turn.changes)

@@ -12,7 +12,9 @@ llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`)
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from bot.lm.decoding import Decoder, PromptPrefix, TextStreamer, stop_token_ids
 from bot.prompts import CHAT_ROLES
 
 MIN_SHARED_PREFIX = 32  # tokens two prompts must share before their opening is cached
+_SENTENCE_END = re.compile(r"[.!?]")
 
 
 class LocalChatModel(BaseChatModel):
@@ -100,13 +103,22 @@ class LocalChatModel(BaseChatModel):
         streamer = TextStreamer(self.lm.tokenizer)
         stops = stop_token_ids(self.lm.tokenizer)
         count = 0
-        for token, _ in decoder.stream(logprobs, self.max_new_tokens, stops):
-            count += 1
-            piece = streamer.add(token)
-            if piece:
-                if run_manager:
-                    run_manager.on_llm_new_token(piece)
-                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        with contextlib.ExitStack() as first:
+            if self.scheduler is not None and not isinstance(messages[-1], AIMessage):
+                # A reply that has sent nothing yet writes its first sentence ahead of the
+                # replies already streaming, so every shopper sees text soon.
+                first.enter_context(self.scheduler.first())
+                decoder.urgent = True
+            for token, _ in decoder.stream(logprobs, self.max_new_tokens, stops):
+                count += 1
+                piece = streamer.add(token)
+                if decoder.urgent and _SENTENCE_END.search(piece):
+                    decoder.urgent = False
+                    first.close()
+                if piece:
+                    if run_manager:
+                        run_manager.on_llm_new_token(piece)
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         done = time.perf_counter()
         timings = {
             "prompt_tokens": len(prompt),

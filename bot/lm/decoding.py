@@ -86,6 +86,7 @@ class LMPass:
     logprobs: Any = None
     error: Exception | None = None
     done: Any = None  # the scheduler's signal that it has run
+    thread: int = 0  # the thread that waits on it
 
 
 def feed_together(passes: Sequence[LMPass]) -> None:
@@ -173,6 +174,7 @@ class Decoder:
         self.lm = lm
         self.draft_tokens = draft_tokens
         self.scheduler = scheduler
+        self.urgent = False  # its decoding steps run first and alone, as prompts do
         self._torch = torch
         self._cache = None
         self.tokens: list[int] = []
@@ -301,10 +303,12 @@ class Decoder:
             draft = drafter(produced)[: max_new_tokens - len(produced)]
             del self.tokens[-len(pending) :]
             if not draft:
-                logprobs = self.feed(pending, 1, decoding=batched)
+                logprobs = self.feed(pending, 1, decoding=batched and not self.urgent)
                 pending = []
                 continue
-            checked = self.feed([*pending, *draft], len(draft) + 1, decoding=batched)
+            checked = self.feed(
+                [*pending, *draft], len(draft) + 1, decoding=batched and not self.urgent
+            )
             accepted = 0
             for position, proposed in enumerate(draft):
                 if int(checked[position].argmax()) != proposed or proposed in stop_ids:

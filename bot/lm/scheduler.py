@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,7 +38,7 @@ class PassScheduler:
 
     def __init__(self, gather_seconds: float = GATHER_SECONDS) -> None:
         self.gather_seconds = gather_seconds
-        self._first = 0  # turns deciding now (`first`): decoding steps wait for them
+        self._first: Counter[int] = Counter()  # threads in `first`: only their passes run
         self._changed = threading.Condition()
         self._prompts: deque[LMPass] = deque()  # prompt passes, oldest first, one at a time
         self._steps: list[LMPass] = []  # decoding steps waiting to run together
@@ -49,7 +49,7 @@ class PassScheduler:
     def run(self, step: LMPass) -> Any:
         """Run a pass (with others, when it is a decoding step) and return its
         log-probabilities; blocks the calling thread until it has run."""
-        step.done = threading.Event()
+        step.done, step.thread = threading.Event(), threading.get_ident()
         with self._changed:
             if self._closing:
                 raise RuntimeError("the LM scheduler is closed")
@@ -77,16 +77,21 @@ class PassScheduler:
 
     @contextlib.contextmanager
     def first(self) -> Iterator[None]:
-        """While a turn decides (its parse, routing and search): the replies being written
-        wait, so a new shopper's first text is not slowed by them. Its own passes must be
-        prompt passes (`Decoder.stream(batched=False)` for a parse)."""
+        """While a turn decides (its parse, routing and search), or a reply writes its first
+        sentence, on this thread: only this thread's passes run (and those of others in
+        `first`), so a new shopper's first text is not slowed by the replies being written.
+        Its passes must be prompt passes (`Decoder.stream(batched=False)` for a parse,
+        `Decoder.urgent` for a reply)."""
+        thread = threading.get_ident()
         with self._changed:
-            self._first += 1
+            self._first[thread] += 1
         try:
             yield
         finally:
             with self._changed:
-                self._first -= 1
+                self._first[thread] -= 1
+                if not self._first[thread]:
+                    del self._first[thread]
                 self._changed.notify_all()
 
     def close(self) -> None:
@@ -100,21 +105,33 @@ class PassScheduler:
 
     def _next_batch(self) -> list[LMPass] | None:
         """The passes to run next (None: closed and nothing left). Holds the condition."""
-        while not self._prompts and (not self._steps or self._first):
-            if self._closing and not self._steps:
+        while (prompt := self._runnable_prompt()) is None and (not self._steps or self._first):
+            if self._closing and not self._steps and not self._prompts:
                 return None
             self._changed.wait()
-        if not self._prompts:  # a moment for every decoding sequence to hand in its step
+        if prompt is None:  # a moment for every decoding sequence to hand in its step
             deadline = time.monotonic() + self.gather_seconds
-            while not self._prompts and len(self._steps) < self._decoding:
+            while (prompt := self._runnable_prompt()) is None and (
+                len(self._steps) < self._decoding and not self._first
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._changed.wait(left)
-        if self._prompts:
-            return [self._prompts.popleft()]
+        if prompt is not None:
+            self._prompts.remove(prompt)
+            return [prompt]
+        if self._first:  # someone went first meanwhile: its passes come next
+            return []
         batch, self._steps = self._steps, []
         return batch
+
+    def _runnable_prompt(self) -> LMPass | None:
+        """The oldest prompt pass that may run now: any, unless some threads go `first`."""
+        return next(
+            (step for step in self._prompts if not self._first or step.thread in self._first),
+            None,
+        )
 
     def _work(self) -> None:
         while True:

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS turns (
     shown TEXT NOT NULL,
     reply TEXT NOT NULL,
     route TEXT NOT NULL,
-    author TEXT
+    author TEXT,
+    cited TEXT NOT NULL DEFAULT '[]',
+    removed TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, rid);
 CREATE INDEX IF NOT EXISTS turns_by_time ON turns (ts);
@@ -58,7 +60,21 @@ CREATE TABLE IF NOT EXISTS sessions (
     owner TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_shopper ON sessions (shopper_id);
+CREATE TABLE IF NOT EXISTS reviews (
+    turn_id INTEGER PRIMARY KEY,
+    verdict TEXT NOT NULL,
+    intent TEXT,
+    reviewer TEXT,
+    ts REAL NOT NULL
+);
 """
+# Columns turns gained after their table was first made: agent turns name an author, bot
+# turns keep the policy sections they cited and the sentences the check removed.
+TURN_COLUMNS = {
+    "author": "TEXT",
+    "cited": "TEXT NOT NULL DEFAULT '[]'",
+    "removed": "TEXT NOT NULL DEFAULT '[]'",
+}
 # Sessions made before owners were recorded: help-desk ones belong to the help desk, the
 # rest to nobody (any caller gets "no session"), since nothing says whose they were.
 MIGRATIONS = (
@@ -107,6 +123,8 @@ class TurnRecord:
     reply: str
     route: str
     shopper_id: str | None = None
+    cited: list[str] = field(default_factory=list)  # ids of the policy sections quoted
+    removed: list[str] = field(default_factory=list)  # sentences the check dropped
 
 
 @dataclass
@@ -142,9 +160,11 @@ class SessionStore:
             for statement in MIGRATIONS:
                 self._db.execute(statement)
             self._db.commit()
-        if "author" not in {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}:
-            self._db.execute("ALTER TABLE turns ADD COLUMN author TEXT")  # agent turns name one
-            self._db.commit()
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
+        for name, kind in TURN_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE turns ADD COLUMN {name} {kind}")
+        self._db.commit()
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -299,7 +319,7 @@ class SessionStore:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO turns (session_id, shopper_id, ts, message, intent, slots, state,"
-                " shown, reply, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " shown, reply, route, cited, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     turn.session_id,
                     turn.shopper_id,
@@ -311,6 +331,8 @@ class SessionStore:
                     json.dumps(turn.shown),
                     turn.reply,
                     turn.route,
+                    json.dumps(turn.cited),
+                    json.dumps(turn.removed),
                 ),
             )
             if context:
@@ -379,6 +401,11 @@ class SessionStore:
             with self._db:
                 removed = 0
                 for session_id in sessions:
+                    self._db.execute(
+                        "DELETE FROM reviews WHERE turn_id IN"
+                        " (SELECT rid FROM turns WHERE session_id = ?)",
+                        (session_id,),
+                    )
                     removed += self._db.execute(
                         "DELETE FROM turns WHERE session_id = ?", (session_id,)
                     ).rowcount
