@@ -12,6 +12,7 @@ Values come from, highest priority first: arguments (CLI flags), environment var
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +63,13 @@ class Settings(BaseSettings):
     keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword ranks in the fusion.")
     exploration: float = Field(
         0.5, ge=0, description="Thompson-sampling strength: 0 = none (greedy), 1 = full draw."
+    )
+    ranking_arms: dict[str, float] = Field(
+        default_factory=dict,
+        description="A ranking experiment: arm name -> exploration strength, e.g."
+        ' {"greedy": 0, "thompson": 1}. Shoppers are split between the arms in stable'
+        " buckets; the console's analytics show each arm's click-through. Empty: no"
+        " experiment, every shopper gets `exploration`.",
     )
     admin_keys: list[str] = Field(
         default_factory=list,
@@ -180,6 +188,18 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"trusted_proxies entries must be IP addresses or networks, but got {entry!r}"
                 ) from None
+        return value
+
+    @field_validator("ranking_arms")
+    @classmethod
+    def _arms(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, strength in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+                raise ValueError(f"ranking arm names are up to 40 letters, digits, _ . -: {name!r}")
+            if not 0 <= strength <= 10:
+                raise ValueError(f"arm {name!r}: exploration must be 0 to 10, got {strength}")
+        if len(value) == 1:
+            raise ValueError("a ranking experiment needs two arms or more (or none)")
         return value
 
     @field_validator("chroma_url")

@@ -15,6 +15,7 @@ from bot.settings import Settings
 from bot.stores.orders import OrderStore
 from retrieval.catalog import Product
 from retrieval.events import POSITIVE, EventStore, FeedbackEvent
+from retrieval.experiments import ranking_arm
 from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
 from retrieval.ingest import IngestReport
@@ -62,10 +63,15 @@ class Shop:
         request: RankRequest | None = None,
     ) -> list[RankedProduct]:
         """Ranked products for this shopper; with a session, what is shown is logged as
-        impressions (with the features it was ranked by) for the scorer to learn from."""
+        impressions (with the features it was ranked by, and the ranking experiment's arm)
+        for the scorer to learn from."""
         self.refresh_weights()
         profile = self.shopper_profile(shopper_id, session_id)
-        ranked = self.catalog.recommend(query, k, filters, request, profile)
+        arm = ranking_arm(self.settings.ranking_arms, shopper_id or session_id)
+        exploration = self.settings.ranking_arms[arm] if arm else None
+        ranked = self.catalog.recommend(
+            query, k, filters, request, profile, exploration=exploration
+        )
         if session_id:
             now = time.time()
             self.events.record_many(
@@ -79,11 +85,16 @@ class Shop:
                         position=position,
                         features=item.features,
                         request=query[:2000],
+                        arm=arm,
                     )
                     for position, item in enumerate(ranked)
                 ]
             )
         return ranked
+
+    def ranking_arm(self, shopper_id: str | None, session_id: str | None) -> str | None:
+        """The ranking experiment's arm this shopper (or anonymous session) is in."""
+        return ranking_arm(self.settings.ranking_arms, shopper_id or session_id)
 
     def open_stores(self) -> None:
         """Load the embedding model and open the feedback store (it loads the learnt click

@@ -39,6 +39,7 @@ MAX_SHOPPER_IMPRESSIONS = 3.0
 MAX_SHOPPER_TRAINING_WEIGHT = 50.0
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ARM = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _POSITIVE_SQL = ", ".join(f"'{t}'" for t in POSITIVE)
 # Who an event belongs to: the shopper when known, else the anonymous session.
 _ACTOR_SQL = "COALESCE('u:' || shopper_id, 's:' || session_id)"
@@ -54,7 +55,8 @@ CREATE TABLE IF NOT EXISTS events (
     ts REAL NOT NULL,
     position INTEGER,
     features TEXT,
-    request TEXT
+    request TEXT,
+    arm TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_identity
     ON events (type, product_id, session_id, IFNULL(shopper_id, ''), ts) WHERE event_id IS NULL;
@@ -84,6 +86,7 @@ class FeedbackEvent:
     position: int | None = None  # rank at which the product was shown (impressions)
     features: dict[str, float] | None = None  # scorer features at impression time
     request: str | None = None  # free text of the shopper's request
+    arm: str | None = None  # the ranking experiment's arm that ranked it (impressions)
 
 
 @dataclass
@@ -134,8 +137,10 @@ def _event_row(event: FeedbackEvent) -> tuple:
     if request is not None and not isinstance(request, str):
         raise InvalidEvent(f"request must be text, but got {type(request).__name__}")
     request = request[:MAX_REQUEST_CHARS] if request else None
+    if event.arm is not None and not (isinstance(event.arm, str) and _ARM.fullmatch(event.arm)):
+        raise InvalidEvent(f"arm must be a short name, but got {event.arm!r}")
     return (event.event_id, event.type, event.product_id, event.session_id, event.shopper_id,
-            float(ts), position, features, request)  # fmt: skip
+            float(ts), position, features, request, event.arm)  # fmt: skip
 
 
 class EventStore:
@@ -160,6 +165,9 @@ class EventStore:
             # delete_shopper is an erasure request: overwrite the freed pages too.
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            if "arm" not in columns:  # a store made before ranking experiments
+                self._db.execute("ALTER TABLE events ADD COLUMN arm TEXT")
             self._db.commit()
 
     def close(self) -> None:
@@ -216,7 +224,7 @@ class EventStore:
                     continue
                 cursor = self._db.execute(
                     "INSERT INTO events (event_id, type, product_id, session_id, shopper_id, ts,"
-                    " position, features, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " position, features, request, arm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT DO NOTHING",
                     row,
                 )
@@ -249,6 +257,22 @@ class EventStore:
                 (start, end),
             ).fetchall()
         return {kind: count for kind, count in rows}
+
+    def arm_counts(self, start: float, end: float) -> dict[str, dict[str, int]]:
+        """Event counts by type for each ranking arm between `start` and `end`: a session's
+        events count for the arm that ranked its impressions ({arm: {type: n}})."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT a.arm, e.type, count(*) FROM events e JOIN (SELECT session_id,"
+                " max(arm) AS arm FROM events WHERE type = 'impression' AND arm IS NOT NULL"
+                " AND ts >= ? AND ts < ? GROUP BY session_id) a ON a.session_id = e.session_id"
+                " WHERE e.ts >= ? AND e.ts < ? GROUP BY 1, 2",
+                (start, end, start, end),
+            ).fetchall()
+        arms: dict[str, dict[str, int]] = {}
+        for arm, kind, count in rows:
+            arms.setdefault(arm, {})[kind] = count
+        return arms
 
     def daily_counts(self, start: float, end: float) -> dict[str, dict[str, int]]:
         """`counts` for each UTC day between `start` and `end` ("2026-12-01": {type: n})."""

@@ -254,10 +254,12 @@ class CatalogIndex:
         profile: ShopperProfile | None = None,
         *,
         explore: bool = True,
+        exploration: float | None = None,
     ) -> list[RankedProduct]:
-        """Recall candidates for `query` under `filters`, then rank them for this shopper."""
+        """Recall candidates for `query` under `filters`, then rank them for this shopper
+        (exploring with strength `exploration`, default the scorer's)."""
         hits = self._candidates(query, k, filters)
-        return self._rank(hits, request, profile, k=k, explore=explore)
+        return self._rank(hits, request, profile, k=k, explore=explore, exploration=exploration)
 
     def _candidates(self, query: str, k: int, filters: ProductFilters | None) -> list[ProductHit]:
         pool = max(k, self.searcher.candidate_pool)
@@ -271,6 +273,7 @@ class CatalogIndex:
         *,
         k: int,
         explore: bool,
+        exploration: float | None = None,
     ) -> list[RankedProduct]:
         added = self.records.added_at([h.product.id for h in hits])
         candidates = [
@@ -283,7 +286,9 @@ class CatalogIndex:
             )
             for h in hits
         ]
-        return self.scorer.rank(candidates, request, profile, k=k, explore=explore)
+        return self.scorer.rank(
+            candidates, request, profile, k=k, explore=explore, exploration=exploration
+        )
 
 
 def open_embedder(settings: CatalogSettings) -> Embedder:

@@ -249,14 +249,18 @@ class Scorer:
                 )
         return matrix
 
-    def click_lift(self, product_ids: Sequence[str], explore: bool = False) -> np.ndarray:
+    def click_lift(
+        self, product_ids: Sequence[str], explore: bool = False, exploration: float | None = None
+    ) -> np.ndarray:
         """Learnt click rate against the prior, in log-odds clipped to [-2, 2]; with `explore`,
-        from a posterior draw scaled by `exploration` (Thompson sampling)."""
+        from a posterior draw scaled by `exploration` (Thompson sampling; default: the
+        scorer's own strength)."""
         alpha, beta = self.posteriors.params(product_ids)
         rate = alpha / (alpha + beta)
-        if explore and self.exploration > 0:
+        strength = self.exploration if exploration is None else exploration
+        if explore and strength > 0:
             draw = self._rng.beta(alpha, beta)
-            rate = rate + self.exploration * (draw - rate)
+            rate = rate + strength * (draw - rate)
         lift = _logit(rate) - _logit(np.array(self.posteriors.prior_mean))
         return np.clip(lift, -2.0, 2.0)
 
@@ -269,11 +273,13 @@ class Scorer:
         k: int | None = None,
         explore: bool = True,
         now: float | None = None,
+        exploration: float | None = None,
     ) -> list[RankedProduct]:
         """The in-stock candidates, best first, each with its features and reasons.
 
         Features and reasons state what is known (the mean click rate); with `explore` the
-        order uses a posterior draw of the click rate instead.
+        order uses a posterior draw of the click rate instead, scaled by `exploration` (a
+        ranking experiment's arm; default: the scorer's own).
         """
         shown = [c for c in candidates if c.product.in_stock]
         matrix = self.features(shown, request, profile, now=now)
@@ -282,7 +288,7 @@ class Scorer:
         if explore and len(shown):
             scoring = matrix.copy()
             scoring[:, FEATURES.index("ctr")] = self.click_lift(
-                [c.product.id for c in shown], explore=True
+                [c.product.id for c in shown], explore=True, exploration=exploration
             )
         scores = scoring @ vector if len(shown) else np.zeros(0)
         # Ties (e.g. a catalog of titles only) keep the recall order.

@@ -159,6 +159,8 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
             chats.sessions.activity(since, until),
             shop.events.counts(since, until),
             shop.events.daily_counts(since, until),
+            shop.events.arm_counts(since, until),
+            shop.settings.ranking_arms,
         )
         return {"from": _iso(since), "to": _iso(until), **figures}
 
@@ -168,8 +170,9 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
         now): conversations, turns, handoff rate and reasons, share resolved without a
         person, click-through, add-to-cart and purchase rates of shown products, likes and
         dislikes, top intents, unanswered messages by kind with examples, zero-result
-        searches, and `daily`: conversations, turns, handoffs, impressions, clicks and
-        click-through for each UTC day."""
+        searches, `daily`: conversations, turns, handoffs, impressions, clicks and
+        click-through for each UTC day, and `experiment`: each ranking arm's impressions,
+        clicks and click-through with its 95% interval."""
         return report(start, end)
 
     @router.get("/v1/admin/metrics.csv", response_class=PlainTextResponse)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from retrieval.experiments import wilson_interval
+
 UNANSWERED_ROUTES = {"clarify": "not understood", "out_of_scope": "out of scope"}
 MAX_EXAMPLES = 5
 TOP_INTENTS = 10
@@ -26,11 +28,14 @@ def bot_metrics(
     turns: Sequence[dict[str, Any]],
     events: dict[str, int],
     daily_events: dict[str, dict[str, int]] | None = None,
+    arm_events: dict[str, dict[str, int]] | None = None,
+    arms: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """`turns`: the period's shopper turns, oldest first (session_id, ts, message, intent,
     route, shown: how many products were shown, handoff_reason on a handoff turn);
     `events`: feedback counts by type (impression, click, like, ...); `daily_events`: the
-    same for each UTC day ("2026-12-01": {type: n}), for the `daily` rows."""
+    same for each UTC day ("2026-12-01": {type: n}), for the `daily` rows; `arm_events`
+    the same for each arm of the ranking experiment `arms` (name -> exploration)."""
     sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for turn in turns:
         sessions[turn["session_id"]].append(turn)
@@ -77,7 +82,31 @@ def bot_metrics(
         ],
         "zero_result_searches": len(zero),
         "daily": _daily(turns, daily_events or {}),
+        "experiment": _experiment(arms or {}, arm_events or {}),
     }
+
+
+def _experiment(arms: dict[str, float], events: dict[str, dict[str, int]]) -> list[dict]:
+    """Each arm of the ranking experiment (and any arm of the period no longer configured):
+    its exploration, impressions, clicks and click-through with a 95% interval."""
+    rows = []
+    for arm in sorted(set(arms) | set(events)):
+        shown = events.get(arm, {}).get("impression", 0)
+        clicks = events.get(arm, {}).get("click", 0)
+        low, high = wilson_interval(clicks, shown)
+        rows.append(
+            {
+                "arm": arm,
+                "exploration": arms.get(arm),
+                "impressions": shown,
+                "clicks": clicks,
+                "ctr": round(clicks / shown, 4) if shown else 0.0,
+                "ctr_low": low,
+                "ctr_high": high,
+                "purchases": events.get(arm, {}).get("purchase", 0),
+            }
+        )
+    return rows
 
 
 def _daily(turns: Sequence[dict[str, Any]], events: dict[str, dict[str, int]]) -> list[dict]:
@@ -130,6 +159,9 @@ def metrics_table(figures: dict[str, Any]) -> str:
         writer.writerow((f"intent:{row['intent']}", row["turns"]))
     for row in figures.get("unanswered", []):
         writer.writerow((f"unanswered:{row['kind']}", row["turns"]))
+    for row in figures.get("experiment", []):
+        for name in ("impressions", "clicks", "ctr", "ctr_low", "ctr_high"):
+            writer.writerow((f"arm:{row['arm']}:{name}", row[name]))
     return out.getvalue()
 
 
