@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,9 @@ from browser import (
 from bot.app import create_app
 from bot.dialogue.service import ChatService
 from bot.shop import Shop
+from bot.stores.sessions import SessionChanges, TurnRecord
+from retrieval.events import FeedbackEvent
+from retrieval.experiments import ranking_arm
 from retrieval.policies import load_policy_docs
 from tests.test_chat import PRODUCTS
 
@@ -104,14 +109,51 @@ def test_the_page_fits_a_phone_screen(site, browser):
 
 @pytest.fixture
 def staffed_site(settings, catalog, default_lm) -> Iterator[str]:
-    """The page of a store whose operators hold an admin key."""
-    settings = settings.model_copy(update={"admin_keys": ["admin-key"]})
+    """The page of a store whose operators hold an admin key, running a ranking experiment,
+    with a week of earlier conversations and feedback in its log."""
+    arms = {"greedy": 0.0, "thompson": 1.0}
+    settings = settings.model_copy(update={"admin_keys": ["admin-key"], "ranking_arms": arms})
     catalog.ingest_products(PRODUCTS)
     catalog.policies.ingest(load_policy_docs())
     shop = Shop(settings, catalog=catalog)
-    app = create_app(settings, shop=shop, chats=ChatService(settings, shop, lm=default_lm))
+    chats = ChatService(settings, shop, lm=default_lm)
+    seed_history(shop, chats, arms)
+    app = create_app(settings, shop=shop, chats=chats)
     with serve_app(app) as url:
         yield url
+
+
+def seed_history(shop: Shop, chats: ChatService, arms: dict[str, float]) -> None:
+    """Earlier days' turns and feedback, as the stores would hold them, for the analytics."""
+    rng = random.Random(3)
+    routes = [("search", "search_products", 3)] * 6 + [
+        ("policy", "check_refund_policy", 0), ("clarify", "complaint", 0),
+        ("handoff", "contact_human_agent", 0), ("details", "product_details", 1),
+    ]  # fmt: skip
+    now, events = time.time(), []
+    for day in range(6, 0, -1):
+        for n in range(rng.randint(4, 9)):
+            session = f"past-{day}-{n}"
+            chats.sessions.open(session, "open", None)
+            for _ in range(rng.randint(1, 3)):
+                route, intent, shown = rng.choice(routes)
+                ids = rng.sample([p.id for p in PRODUCTS], shown)
+                state = {"handoff_reason": "asked"} if route == "handoff" else {}
+                record = TurnRecord(session, "earlier message", intent, {}, state, ids, "…", route)
+                chats.sessions.save_turn(record, SessionChanges())
+                ts = now - day * 86400 + rng.random() * 3600
+                arm = ranking_arm(arms, session)
+                for position, product_id in enumerate(ids):
+                    events.append(FeedbackEvent("impression", product_id, session, ts=ts,
+                                                position=position, arm=arm))  # fmt: skip
+                    if rng.random() < (0.12 if arm == "thompson" else 0.08):
+                        events.append(FeedbackEvent("click", product_id, session, ts=ts + 5))
+    shop.events.record_many(events)
+    with sqlite3.connect(shop.settings.sessions_path) as db:  # the turns' days, as logged
+        db.execute(
+            "UPDATE turns SET ts = ts - 86400 * CAST(substr(session_id, 6, 1) AS INTEGER)"
+            " WHERE session_id LIKE 'past-%'"
+        )
 
 
 def admin(url: str, method: str, path: str) -> dict:
@@ -128,15 +170,17 @@ def test_an_operator_answers_a_handed_over_chat_in_the_console_and_the_shopper_s
     """The shopper asks for a person on the page; the operator signs in to /admin, sees the
     conversation arrive in the inbox without a reload, reads it, answers, and hands it back
     to the bot; the shopper's page shows the answer as it comes."""
+    from playwright.sync_api import expect
+
     url = staffed_site
-    shopper = browser.new_context().new_page(viewport={"width": 1100, "height": 900})
+    shopper = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
     block_outside_requests(shopper)
     shopper.goto(url + "/")
     shopper.locator("#chat-input textarea").wait_for(timeout=20_000)
     send(shopper, "do you have red running shoes?")
     shopper.locator("#cards .card").first.wait_for(timeout=60_000)
 
-    operator = browser.new_context().new_page(viewport={"width": 1200, "height": 800})
+    operator = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
     block_outside_requests(operator)
     operator.goto(url + "/admin")
     operator.locator("#key").fill("a-wrong-key")
@@ -170,6 +214,8 @@ def test_an_operator_answers_a_handed_over_chat_in_the_console_and_the_shopper_s
     operator.locator("#figures .figure").first.wait_for(timeout=10_000)
     figures = operator.locator("#figures").inner_text()
     assert "Conversations" in figures and "Handed to a person" in figures
+    charts = operator.locator("#charts").inner_text()
+    assert "greedy (0)" in charts and "thompson (1)" in charts  # the experiment's arms
     assert operator.locator("#charts svg").count() >= 3
     save_screenshot(
         operator, "console-analytics.png", *docs_copy("console-analytics.png"), full_page=True
@@ -178,7 +224,8 @@ def test_an_operator_answers_a_handed_over_chat_in_the_console_and_the_shopper_s
     operator.locator("#tab-review").click()
     operator.locator("#review-text").fill("running shoes")
     operator.locator("#review-search").click()
-    [turn] = operator.locator(".turn").all()
+    expect(operator.locator(".turn")).to_have_count(1)  # the handoff turn is filtered out
+    turn = operator.locator(".turn")
     assert "search_products" in turn.inner_text() and "→ search" in turn.inner_text()
     turn.locator(".right-intent").select_option("compare_products")
     turn.locator(".mark-wrong").click()
