@@ -129,6 +129,10 @@ class Shop:
         shopper, nothing logged): what `shopbot search` prints."""
         return self.catalog.search(query, k=k, filters=filters, system=system)
 
+    def new_products(self, since: float) -> list[str]:
+        """The ids of the products added to the catalog since `since`."""
+        return self.catalog.records.added_since(since)
+
     def product(self, product_id: str) -> Product | None:
         return self.products([product_id]).get(product_id)
 

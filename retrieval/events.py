@@ -258,6 +258,16 @@ class EventStore:
             ).fetchall()
         return {kind: count for kind, count in rows}
 
+    def impressions_by_product(self, start: float, end: float) -> dict[str, int]:
+        """How often each product was shown between `start` and `end`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT product_id, count(*) FROM events WHERE type = 'impression'"
+                " AND ts >= ? AND ts < ? GROUP BY product_id",
+                (start, end),
+            ).fetchall()
+        return dict(rows)
+
     def arm_counts(self, start: float, end: float) -> dict[str, dict[str, int]]:
         """Event counts by type for each ranking arm between `start` and `end`: a session's
         events count for the arm that ranked its impressions ({arm: {type: n}})."""

@@ -137,6 +137,14 @@ class ProductRecords:
                 )
         return found
 
+    def added_since(self, since: float) -> list[str]:
+        """The ids of the products that entered the catalog at `since` or later."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM products WHERE created_at >= ? ORDER BY created_at", (since,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def hashes(self, ids: Sequence[str]) -> dict[str, str]:
         return self._column_by_id("hash", ids)
 

@@ -15,6 +15,7 @@ import pytest
 from bot.nlu.parser import Parse
 from bot.stores.metrics import bot_metrics, metrics_table
 from tests.test_api import make_client
+from tests.test_chat import PRODUCTS
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 CHAT = {"Authorization": "Bearer chat-key"}
@@ -50,6 +51,10 @@ def test_no_admin_route_is_open_to_a_chat_key_or_to_no_key(client):
         ("get", "/v1/admin/metrics", None),
         ("post", "/v1/sessions/shop-1/messages", {"text": "hello"}),
         ("post", "/v1/sessions/shop-1/release", None),
+        ("get", "/v1/admin/sessions/shop-1", None),
+        ("get", "/v1/admin/metrics.csv", None),
+        ("get", "/v1/admin/turns", None),
+        ("post", "/v1/admin/turns/1/review", {"verdict": "good"}),
     ]
     for method, path, body in routes:
         assert client.request(method, path, json=body).status_code == 401, path
@@ -96,6 +101,9 @@ def test_a_handoff_reaches_the_inbox_a_person_answers_and_release_gives_it_back(
     ]
     assert metrics["zero_result_searches"] == 0
     assert {"intent": "search_products", "turns": 1} in metrics["top_intents"]
+    assert metrics["cold_start"] == {  # the catalog was all added just now: every product is new
+        "new_products": len(PRODUCTS), "new_products_shown": len(shown), "impression_share": 1.0,
+    }  # fmt: skip
 
 
 def test_messages_and_periods_are_checked(client):
@@ -133,7 +141,8 @@ def test_metrics_of_a_seeded_log():
     ]  # fmt: skip
     events = {"impression": 20, "click": 4, "add_to_cart": 2, "purchase": 1, "like": 3}
     daily = {"2026-11-30": {"impression": 15, "click": 3}, "2026-12-01": {"impression": 5}}
-    metrics = bot_metrics(turns, events, daily)
+    shown = {"P1": 12, "P2": 6, "P3": 2}
+    metrics = bot_metrics(turns, events, daily, None, None, ["P3", "P4"], shown)
     assert (metrics["conversations"], metrics["turns"]) == (4, 8)
     assert (metrics["handoff_rate"], metrics["handoff_reasons"]) == (0.25, {"angry": 1})
     assert metrics["resolved_without_handoff"] == 0.25  # a: its last turn was served
@@ -150,6 +159,9 @@ def test_metrics_of_a_seeded_log():
         "not understood", "out of scope", "no products found",
     }  # fmt: skip
     assert metrics["top_intents"][0] == {"intent": "search_products", "turns": 2}
+    assert metrics["cold_start"] == {
+        "new_products": 2, "new_products_shown": 1, "impression_share": 0.1,
+    }  # fmt: skip
     assert metrics["daily"] == [
         {"date": "2026-11-30", "conversations": 3, "turns": 6, "handoffs": 1,
          "impressions": 15, "clicks": 3, "ctr": 0.2},

@@ -40,6 +40,7 @@ from bot.stores.reviews import InvalidReview, TurnReviews
 from bot.stores.sessions import UnknownSession
 
 DEFAULT_PERIOD = timedelta(days=30)
+NEW_PRODUCT_PERIOD = timedelta(days=14)  # products added this long before `to` count as new
 TRANSCRIPT_TURNS = 200
 Since = Annotated[str | None, Query(alias="from", description="ISO date or time")]
 Until = Annotated[str | None, Query(alias="to", description="ISO date or time")]
@@ -161,6 +162,8 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
             shop.events.daily_counts(since, until),
             shop.events.arm_counts(since, until),
             shop.settings.ranking_arms,
+            shop.new_products(until - NEW_PRODUCT_PERIOD.total_seconds()),
+            shop.events.impressions_by_product(since, until),
         )
         return {"from": _iso(since), "to": _iso(until), **figures}
 
@@ -172,7 +175,9 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
         dislikes, top intents, unanswered messages by kind with examples, zero-result
         searches, `daily`: conversations, turns, handoffs, impressions, clicks and
         click-through for each UTC day, and `experiment`: each ranking arm's impressions,
-        clicks and click-through with its 95% interval."""
+        clicks and click-through with its 95% interval, and `cold_start`: how many products
+        were added in the 14 days before `to`, how many of them were shown, and their share
+        of the period's impressions."""
         return report(start, end)
 
     @router.get("/v1/admin/metrics.csv", response_class=PlainTextResponse)

@@ -30,12 +30,16 @@ def bot_metrics(
     daily_events: dict[str, dict[str, int]] | None = None,
     arm_events: dict[str, dict[str, int]] | None = None,
     arms: dict[str, float] | None = None,
+    new_products: Sequence[str] = (),
+    impressions_by_product: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """`turns`: the period's shopper turns, oldest first (session_id, ts, message, intent,
     route, shown: how many products were shown, handoff_reason on a handoff turn);
     `events`: feedback counts by type (impression, click, like, ...); `daily_events`: the
     same for each UTC day ("2026-12-01": {type: n}), for the `daily` rows; `arm_events`
-    the same for each arm of the ranking experiment `arms` (name -> exploration)."""
+    the same for each arm of the ranking experiment `arms` (name -> exploration);
+    `new_products`: the products added lately, and `impressions_by_product` how often each
+    product was shown, for the cold-start exposure."""
     sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for turn in turns:
         sessions[turn["session_id"]].append(turn)
@@ -83,6 +87,19 @@ def bot_metrics(
         "zero_result_searches": len(zero),
         "daily": _daily(turns, daily_events or {}),
         "experiment": _experiment(arms or {}, arm_events or {}),
+        "cold_start": _cold_start(new_products, impressions_by_product or {}),
+    }
+
+
+def _cold_start(new: Sequence[str], shown: dict[str, int]) -> dict[str, Any]:
+    """How much of the shoppers' attention products added lately get: how many there are,
+    how many were shown at all, and their share of all impressions."""
+    total = sum(shown.values())
+    new_shown = [product for product in new if shown.get(product)]
+    return {
+        "new_products": len(new),
+        "new_products_shown": len(new_shown),
+        "impression_share": round(sum(shown[p] for p in new_shown) / total, 4) if total else 0.0,
     }
 
 
@@ -159,6 +176,8 @@ def metrics_table(figures: dict[str, Any]) -> str:
         writer.writerow((f"intent:{row['intent']}", row["turns"]))
     for row in figures.get("unanswered", []):
         writer.writerow((f"unanswered:{row['kind']}", row["turns"]))
+    for name, value in (figures.get("cold_start") or {}).items():
+        writer.writerow((f"cold_start:{name}", value))
     for row in figures.get("experiment", []):
         for name in ("impressions", "clicks", "ctr", "ctr_low", "ctr_high"):
             writer.writerow((f"arm:{row['arm']}:{name}", row[name]))
