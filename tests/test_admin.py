@@ -182,3 +182,39 @@ def test_metrics_of_a_seeded_log():
     figures = dict(row for row in table[4:] if len(row) == 2)
     assert figures["handoff_rate"] == "0.25" and figures["handoff_reason:angry"] == "1"
     assert figures["intent:search_products"] == "2" and "hmm what" not in str(table)
+
+
+def test_a_rest_client_hears_a_person_s_messages_on_the_session_stream(client, monkeypatch):
+    import threading
+
+    monkeypatch.setattr("bot.channels.streams.POLL_SECONDS", 0.05)
+    assert say(client, "can I talk to a real person")["handoff"]
+    assert client.get("/v1/sessions/nobody/stream", headers=CHAT).status_code == 404
+    opened, events = threading.Event(), []
+
+    def listen():
+        with client.stream("GET", "/v1/sessions/shop-1/stream", headers=CHAT) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            opened.set()
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line.removeprefix("event: "))
+                elif line.startswith("data: ") and events[-1] == "agent":
+                    events.append(line.removeprefix("data: "))
+                if events[-1:] == ["released"]:
+                    return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert opened.wait(10)
+    message = {"text": "Hi, Sam here.", "author": "Sam"}
+    assert (
+        client.post("/v1/sessions/shop-1/messages", json=message, headers=ADMIN).status_code == 201
+    )
+    while len(events) < 2 and listener.is_alive():
+        listener.join(0.05)
+    assert client.post("/v1/sessions/shop-1/release", headers=ADMIN).json()["released"]
+    listener.join(10)
+    assert not listener.is_alive()
+    assert events[0] == "agent" and '"text": "Hi, Sam here.", "author": "Sam"' in events[1]
+    assert events[2:] == ["released"]

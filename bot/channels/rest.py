@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.channels.access import Access, Caller
 from bot.channels.images import placeholder_svg
-from bot.channels.streams import sse, started
+from bot.channels.streams import person_messages, sse, started
 from bot.dialogue.reply import Reply
 from bot.dialogue.service import ChatService
 from bot.settings import ID_PATTERN, MAX_MESSAGE_CHARS, MAX_QUERY_CHARS, Settings
@@ -193,6 +194,23 @@ def rest_router(settings: Settings, shop: Shop, chats: ChatService, access: Acce
             "handoff_reason": state.handoff_reason,
             "turns": history,
         }
+
+    @router.get("/v1/sessions/{session_id}/stream")
+    def session_stream(
+        session_id: str,
+        request: Request,
+        caller: Caller = Depends(access.chat_caller),  # noqa: B008 (a local dependency)
+        shopper_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events of the caller's conversation while people answer it: `agent`
+        `{"text", "author", "ts"}` for each message a person writes from now on, then
+        `released` when the bot answers again. Open it when a reply says `handoff`."""
+        _check_id(session_id, "session id")
+        if not chats.sessions.belongs_to(session_id, caller.owner, shopper_id):
+            raise UnknownSession(session_id)
+        since = time.time()
+        events = person_messages(chats.sessions, session_id, since, request.is_disconnected)
+        return StreamingResponse(events, media_type="text/event-stream")
 
     @router.post("/v1/sessions/{session_id}/release", dependencies=admin_only)
     def release_session(session_id: str) -> dict:

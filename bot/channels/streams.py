@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("shopbot.server")
 
@@ -22,6 +28,38 @@ def started(events: Iterator[dict]) -> Iterator[dict]:
         yield from events
 
     return chained()
+
+
+POLL_SECONDS = 1.0  # how often a person-messages stream looks for new ones
+KEEPALIVE_SECONDS = 15.0  # a comment this often, so proxies keep the stream open
+MAX_STREAM_SECONDS = 3600.0
+
+
+async def person_messages(
+    sessions: Any, session_id: str, since: float, disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
+    """Server-sent events of a conversation people answer: `agent` {"text", "author", "ts"}
+    for each message a person writes after `since`, then `released` once a person has had
+    the conversation and the bot answers again (the stream ends there, or after an hour).
+    It reads the session store, so it works whichever worker the person wrote through."""
+    opened = quiet = time.time()
+    taken = False
+    while time.time() - opened < MAX_STREAM_SECONDS and not await disconnected():
+        messages = await run_in_threadpool(sessions.agent_messages_since, session_id, since)
+        for message in messages:
+            since, quiet = message["ts"], time.time()
+            stamp = datetime.fromtimestamp(message["ts"], UTC).isoformat(timespec="seconds")
+            data = {"text": message["text"], "author": message["author"], "ts": stamp}
+            yield f"event: agent\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        handed_off = (await run_in_threadpool(sessions.state, session_id)).handed_off
+        if taken and not handed_off:
+            yield "event: released\ndata: {}\n\n"
+            return
+        taken = taken or handed_off
+        if time.time() - quiet >= KEEPALIVE_SECONDS:
+            quiet = time.time()
+            yield ": keepalive\n\n"
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def sse(events: Iterator[dict]) -> Iterator[str]:

@@ -284,6 +284,16 @@ class SessionStore:
             )
         return now
 
+    def agent_messages_since(self, session_id: str, since: float) -> list[dict[str, Any]]:
+        """People's messages to the shopper written after `since`, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, reply, author FROM turns WHERE session_id = ? AND route = 'agent'"
+                " AND ts > ? ORDER BY rid",
+                (session_id, since),
+            ).fetchall()
+        return [{"ts": ts, "text": text, "author": author} for ts, text, author in rows]
+
     def exists(self, session_id: str) -> bool:
         with self._lock:
             return (
