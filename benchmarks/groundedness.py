@@ -72,6 +72,15 @@ def false_claims(reply: str, shown: list) -> list[str]:
     return found
 
 
+def filter_notes() -> tuple[str, ...]:
+    """How the template sentences restating a search's filters begin."""
+    from bot.prompts import prompt_table
+
+    texts = prompt_table("canned_replies.toml")
+    keys = ("search_relaxed", "search_filters")
+    return tuple(texts[key].split("{")[0] for key in keys if key in texts)
+
+
 def policy_violations(reply: str, docs: list) -> list[str]:
     """Prices and numbers a policy answer states that its cited sections do not."""
     source = " ".join(doc.text for doc in docs).replace("**", "")
@@ -79,16 +88,16 @@ def policy_violations(reply: str, docs: list) -> list[str]:
     return [n for n in NUMBER.findall(reply) if n not in numbers]
 
 
-def violations(
-    reply: str, shown: list, catalog: list, bounds: tuple = ()
-) -> dict[str, list[str]]:
+def violations(reply: str, shown: list, catalog: list) -> dict[str, list[str]]:
     """Prices, titles and brands a reply names that the products it showed do not have.
-    `bounds`: the shopper's own price filters, which a reply restates ("under $100.00")."""
+    The sentences a search reply opens with from templates, restating the shopper's own
+    filters ("I couldn't find any from Auralite, so I left that out.", "Showing what I
+    found under $100.00."), state no product fact and are left out of the check."""
+    reply = " ".join(s for s in SENTENCE.split(reply) if not s.startswith(filter_notes()))
     lowered = reply.lower()
     shown_titles = {p.title.lower() for p in shown}  # the demo catalog repeats some titles
     shown_brands = {(p.brand or "").lower() for p in shown}
     prices = {round(p.price, 2) for p in shown if p.price is not None}
-    prices |= {round(float(bound), 2) for bound in bounds if bound is not None}
     found = {"price": [], "title": [], "brand": []}
     for match in PRICE.findall(reply):
         if round(float(match.replace(",", "")), 2) not in prices:
@@ -138,8 +147,7 @@ def main() -> None:
             turn = assistant.respond(row["text"], session_id=f"bench-{session}")
             reply_ms.append((time.perf_counter() - started) * 1000)
             shown = [item.product for item in turn.products]
-            bounds = (turn.state.get("price_min"), turn.state.get("price_max"))
-            found = violations(turn.reply, shown, catalog, bounds)
+            found = violations(turn.reply, shown, catalog)
             found["claim"] = false_claims(turn.reply, shown)
             for kind, items in found.items():
                 totals[kind] += len(items)

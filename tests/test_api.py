@@ -351,3 +351,35 @@ def test_openai_clients_find_the_model_list_first(keyed_client):
     assert [(m["id"], m["object"]) for m in listing["data"]] == [("shopbot", "model")]
     assert keyed_client.get("/v1/models/shopbot", headers=headers).json()["id"] == "shopbot"
     assert keyed_client.get("/v1/models/gpt-4", headers=headers).status_code == 404
+
+
+def test_every_lm_pass_and_argmax_runs_on_the_lm_thread(settings, embedder, tiny_lm, monkeypatch):
+    """Torch work on several threads is slow on a CPU (their OpenMP pools throttle each
+    other): the service's turns, on threads of their own, leave all of it to the LM's."""
+    import threading
+
+    from bot.lm import decoding, scheduler
+
+    threads = set()
+
+    def traced(function):
+        def run(*args, **kwargs):
+            threads.add(threading.current_thread().name)
+            return function(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(decoding.Decoder, "forward", traced(decoding.Decoder.forward))
+    monkeypatch.setattr(decoding, "best_tokens", traced(decoding.best_tokens))
+    monkeypatch.setattr(scheduler, "best_tokens", traced(scheduler.best_tokens))
+    catalog = CatalogIndex.open(settings, embedder=embedder)
+    catalog.ingest_products(PRODUCTS)
+    shop = Shop(settings, catalog=catalog)
+    chats = ChatService(settings, shop, lm=tiny_lm)
+    try:
+        for text in ("red shoes", "tell me more about the first one", "hello"):
+            assert chats.reply(text, "one-thread").reply
+    finally:
+        chats.close()
+        shop.close()
+    assert threads == {"shopbot-lm"}

@@ -197,13 +197,15 @@ def test_an_operator_answers_a_handed_over_chat_in_the_console_and_the_shopper_s
     assert "asked" in waiting.inner_text() and "person" in waiting.inner_text()
     waiting.click()
     operator.locator("#turns").get_by_text("do you have red running shoes?").wait_for()
+    operator.locator("#author").fill("Sam")
+    operator.locator("#author").dispatch_event("change")
     operator.locator("#reply-text").fill("Hi, Sam here. Which size do you wear?")
     operator.locator("#send-reply").click()
     operator.locator("#turns .agent").get_by_text("Which size do you wear?").wait_for()
     save_screenshot(operator, "console-inbox.png", *docs_copy("console-inbox.png"))
-    shopper.locator("#chat").get_by_text(
-        "Our team: Hi, Sam here. Which size do you wear?"
-    ).wait_for(timeout=15_000)  # no reload: the page shows it as it comes
+    shopper.locator("#chat").get_by_text("Sam: Hi, Sam here. Which size do you wear?").wait_for(
+        timeout=15_000
+    )  # no reload: the page shows it as it comes
     save_screenshot(shopper, "chat-page-operator.png")
 
     operator.locator("#release").click()

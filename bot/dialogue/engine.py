@@ -118,11 +118,14 @@ class Assistant:
         self.follow_up_texts = prompt_table("follow_ups.toml")
 
     @classmethod
-    def open(cls, settings: Settings, shop: Shop | None = None, lm: Any = None) -> Assistant:
-        """Load the LM (once) and open the shop, the sessions and the reply writer."""
+    def open(
+        cls, settings: Settings, shop: Shop | None = None, lm: Any = None, scheduler: Any = None
+    ) -> Assistant:
+        """Load the LM (once) and open the shop, the sessions and the reply writer. With a
+        `scheduler` (`bot.lm.scheduler.PassScheduler`, for turns on several threads), every
+        LM pass runs on its thread; without one, on the caller's."""
         from bot.lm.chat_model import LocalChatModel, remote_chat_model
         from bot.lm.loading import load_lm
-        from bot.lm.scheduler import PassScheduler
 
         shop = shop or Shop(settings)
         if lm is None:
@@ -134,7 +137,6 @@ class Assistant:
                 dtype=settings.lm_dtype,
             )
         vocabulary = SlotVocabulary(shop.slot_values())
-        scheduler = PassScheduler()  # turns on several threads share the LM through it
         if settings.lm_url:
             chat_model = remote_chat_model(
                 settings.lm_url,

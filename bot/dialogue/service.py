@@ -7,9 +7,9 @@
 
 Each turn runs on a thread of its own; the LM they share runs every forward pass on its
 scheduler's thread (`bot.lm.scheduler`), which runs the decoding steps of the replies
-being written as one batched pass. Turns decide (parse, route, search) one at a time, and
-while one does the replies being written wait, so a new shopper's first text comes as soon
-as their turn alone can make it; the replies are written at the same time. A turn runs to
+being written as one batched pass. Turns decide (parse, route, search) on that thread too,
+one at a time and ahead of the replies being written, so a new shopper's first text comes
+as soon as their turn alone can make it, and all the torch work runs on one thread. A turn runs to
 the end and is saved even when its client disconnects, so no message is lost.
 
 The turns of one session run one at a time, in the order their messages came, whatever
@@ -19,7 +19,6 @@ from that turn's slots, shown products and order context. Other sessions run mea
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -54,12 +53,6 @@ class _Job:
 _END = object()
 
 
-def first(assistant: Any) -> contextlib.AbstractContextManager:
-    """While a turn decides, the replies being written on the same LM wait."""
-    scheduler = getattr(assistant, "scheduler", None)
-    return scheduler.first() if scheduler is not None else contextlib.nullcontext()
-
-
 class ChatService:
     def __init__(self, settings: Settings, shop: Shop, lm: Any = None) -> None:
         self.settings = settings
@@ -71,7 +64,6 @@ class ChatService:
         self._held: dict[str, deque[_Job]] = {}  # sessions with a turn running: the next ones
         self._lock = threading.Lock()
         self._opening = threading.Lock()
-        self._deciding = threading.Lock()  # one turn parses, routes and searches at a time
 
     # -- the turns' threads ----------------------------------------------------------------
 
@@ -122,15 +114,22 @@ class ChatService:
             yield item
 
     def _assistant_now(self) -> Any:
-        """The assistant, opened on first use."""
+        """The assistant, opened on first use, its LM loaded on the scheduler's thread."""
         with self._opening:
             if self._assistant is None:
                 from bot.dialogue.engine import Assistant
                 from bot.lm.loading import LanguageModelError
+                from bot.lm.scheduler import PassScheduler
+
+                scheduler = PassScheduler()
+
+                def opened() -> Any:
+                    return Assistant.open(self.settings, self.shop, self._lm, scheduler)
 
                 try:
-                    self._assistant = Assistant.open(self.settings, self.shop, lm=self._lm)
+                    self._assistant = scheduler.call(opened)
                 except LanguageModelError as exc:
+                    scheduler.close()
                     raise ChatUnavailable(str(exc)) from exc
             return self._assistant
 
@@ -147,8 +146,7 @@ class ChatService:
         def steps() -> Generator[Event]:
             try:
                 assistant = self._assistant_now()
-                with self._deciding:
-                    assistant.warm_up()
+                assistant.scheduler.call(assistant.warm_up)
             except Exception as exc:  # the first turn raises it again, with its message
                 log.warning("the assistant could not be opened: %s", exc)
             yield from ()
@@ -169,8 +167,11 @@ class ChatService:
 
         def steps() -> Generator[Event]:
             assistant = self._assistant_now()
-            with self._deciding, first(assistant):
-                turn = assistant.start_turn(message, session_id, shopper_id, owner)
+            # Decided on the LM's thread, one turn at a time and ahead of the replies being
+            # written: the parse, the routing and the search, torch work all of it.
+            turn = assistant.scheduler.call(
+                lambda: assistant.start_turn(message, session_id, shopper_id, owner)
+            )
             yield {"type": "start", "route": turn.route, "intent": turn.parse.intent}
             for piece in assistant.stream_reply(turn):
                 if piece:

@@ -98,7 +98,11 @@ class LocalChatModel(BaseChatModel):
         started = time.perf_counter()
         decoder = Decoder(self.lm, self.draft_tokens, self.scheduler)
         prompt = self._prompt_ids(messages)
-        logprobs = decoder.prefill(prompt, self._shared_prefix(prompt))
+        prefix = self._shared_prefix(prompt)
+        if self.scheduler is None:
+            logprobs = decoder.prefill(prompt, prefix)
+        else:  # the cache copies too, on the LM's thread (see `PassScheduler.call`)
+            logprobs = self.scheduler.call(lambda: decoder.prefill(prompt, prefix))
         decoding = time.perf_counter()
         streamer = TextStreamer(self.lm.tokenizer)
         stops = stop_token_ids(self.lm.tokenizer)

@@ -84,6 +84,7 @@ class LMPass:
     keep: int
     decoding: bool = False  # a decoding step (a few tokens), not a prompt
     logprobs: Any = None
+    best: list[tuple[int, float]] | None = None  # `best_tokens` of logprobs, made alongside
     error: Exception | None = None
     done: Any = None  # the scheduler's signal that it has run
     thread: int = 0  # the thread that waits on it
@@ -286,15 +287,18 @@ class Decoder:
         lead: Sequence[int],
         batched: bool,
     ) -> Iterator[tuple[int, float]]:
-        """`stream`'s loop: greedy tokens, drafts checked in one pass."""
+        """`stream`'s loop: greedy tokens, drafts checked in one pass. The argmax of each
+        pass is taken where the pass ran (`_feed_best`): torch work on several threads is
+        slow on a CPU (their OpenMP pools slow each other's small operations down)."""
         produced: list[int] = []
         pending = list(lead)
+        best = self._best(logprobs) if logprobs is not None and not pending else None
         while len(produced) < max_new_tokens:
             if not pending:
-                token = int(logprobs.argmax())
+                token, logprob = best
                 if token in stop_ids:
                     return
-                yield token, float(logprobs[token])
+                yield token, logprob
                 produced.append(token)
                 if len(produced) >= max_new_tokens:
                     return
@@ -302,22 +306,43 @@ class Decoder:
             self.tokens.extend(pending)  # provisionally, so the draft can follow them
             draft = drafter(produced)[: max_new_tokens - len(produced)]
             del self.tokens[-len(pending) :]
+            decoding = batched and not self.urgent
             if not draft:
-                logprobs = self.feed(pending, 1, decoding=batched and not self.urgent)
-                pending = []
+                [best], pending = self._feed_best(pending, 1, decoding), []
                 continue
-            checked = self.feed(
-                [*pending, *draft], len(draft) + 1, decoding=batched and not self.urgent
-            )
+            checked = self._feed_best([*pending, *draft], len(draft) + 1, decoding)
             accepted = 0
             for position, proposed in enumerate(draft):
-                if int(checked[position].argmax()) != proposed or proposed in stop_ids:
+                if checked[position][0] != proposed or proposed in stop_ids:
                     break
-                yield proposed, float(checked[position][proposed])
+                yield proposed, checked[position][1]
                 produced.append(proposed)
                 accepted += 1
             self._forget(len(draft) - accepted)
-            logprobs, pending = checked[accepted], []
+            best, pending = checked[accepted], []
+
+    def _feed_best(self, token_ids: list[int], keep: int, decoding: bool) -> list[tuple]:
+        """`feed`, then the best next token and its log-probability after each of the last
+        `keep` tokens."""
+        if self.scheduler is None:
+            return best_tokens(self.forward(token_ids, keep))
+        step = LMPass(self, list(token_ids), keep, decoding)
+        self.scheduler.run(step)
+        return step.best
+
+    def _best(self, logprobs: Any) -> tuple[int, float]:
+        """The best token of `logprobs` (one position), worked out on the LM's thread."""
+        if self.scheduler is None:
+            return best_tokens(logprobs)[0]
+        return self.scheduler.call(lambda: best_tokens(logprobs))[0]
+
+
+def best_tokens(logprobs: Any) -> list[tuple[int, float]]:
+    """(token, log-probability) of the most likely token at each position of `logprobs`
+    (one position, shape (vocab,), or several, shape (n, vocab))."""
+    rows = logprobs if logprobs.dim() == 2 else logprobs.unsqueeze(0)
+    values, ids = rows.max(dim=-1)
+    return list(zip(ids.tolist(), values.tolist(), strict=True))
 
 
 def end_of_turn_id(tokenizer: Any) -> int:

@@ -23,14 +23,33 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from bot.lm.decoding import LMPass, feed_together
+from bot.lm.decoding import LMPass, best_tokens, feed_together
 
 log = logging.getLogger("shopbot.lm")
 
 GATHER_SECONDS = 0.01  # how long a decoding step waits for the others to join its batch
+
+
+class _Job:
+    """A call to run on the scheduler's thread (`PassScheduler.call`)."""
+
+    def __init__(self, job: Callable[[], Any]) -> None:
+        self.job = job
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done: threading.Event | None = None
+        self.thread = 0
+
+    def run(self) -> None:
+        try:
+            self.result = self.job()
+        except BaseException as exc:  # raised again in the caller's thread
+            self.error = exc
+        finally:
+            self.done.set()
 
 
 class PassScheduler:
@@ -44,24 +63,50 @@ class PassScheduler:
         self._steps: list[LMPass] = []  # decoding steps waiting to run together
         self._decoding = 0  # sequences decoding now: each will hand in its next step soon
         self._thread: threading.Thread | None = None
+        self._ident: int | None = None  # the thread's, kept while it finishes after close
         self._closing = False
 
     def run(self, step: LMPass) -> Any:
         """Run a pass (with others, when it is a decoding step) and return its
-        log-probabilities; blocks the calling thread until it has run."""
-        step.done, step.thread = threading.Event(), threading.get_ident()
+        log-probabilities; blocks the calling thread until it has run. On the scheduler's
+        own thread (inside `call`) it runs at once."""
+        if self._on_own_thread():
+            step.logprobs = step.decoder.forward(step.token_ids, step.keep)
+            step.best = best_tokens(step.logprobs)
+            return step.logprobs
+        self._hand_in(step)
+        if step.error is not None:
+            raise step.error
+        return step.logprobs
+
+    def call(self, job: Callable[[], Any]) -> Any:
+        """Run `job()` on the scheduler's thread, as one prompt pass, and return what it
+        returns (or raise what it raises). For the LM's other torch work (loading it, a
+        turn's parse and search): one thread running all of it is much faster on a CPU than
+        several, whose OpenMP thread pools slow each other's small operations down."""
+        if self._on_own_thread():
+            return job()
+        task = _Job(job)
+        self._hand_in(task)
+        if task.error is not None:
+            raise task.error
+        return task.result
+
+    def _hand_in(self, item: Any) -> None:
+        item.done, item.thread = threading.Event(), threading.get_ident()
         with self._changed:
             if self._closing:
                 raise RuntimeError("the LM scheduler is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="shopbot-lm", daemon=True)
                 self._thread.start()
-            (self._steps if step.decoding else self._prompts).append(step)
+                self._ident = self._thread.ident
+            (self._steps if getattr(item, "decoding", False) else self._prompts).append(item)
             self._changed.notify_all()
-        step.done.wait()
-        if step.error is not None:
-            raise step.error
-        return step.logprobs
+        item.done.wait()
+
+    def _on_own_thread(self) -> bool:
+        return self._ident == threading.get_ident()
 
     @contextlib.contextmanager
     def decoding(self) -> Iterator[None]:
@@ -139,6 +184,9 @@ class PassScheduler:
                 batch = self._next_batch()
             if batch is None:
                 return
+            if batch and isinstance(batch[0], _Job):
+                batch[0].run()
+                continue
             try:
                 feed_together(batch)
             except Exception:  # run each alone, so one bad pass fails only its own turn
@@ -150,4 +198,6 @@ class PassScheduler:
                         except Exception as exc:
                             step.error = exc
             for step in batch:
+                if step.logprobs is not None:  # the argmax too, here: see Decoder._decode
+                    step.best = best_tokens(step.logprobs)
                 step.done.set()
