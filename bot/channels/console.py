@@ -1,5 +1,6 @@
 """The operators' console at `/admin`: sign in with an admin key, then the inbox of
-conversations waiting for a person (read, reply, hand back to the bot) and the analytics.
+conversations waiting for a person (read, reply, hand back to the bot), the review of the
+bot's turns (mark them good, or wrong with the right intent) and the analytics.
 
     GET  /admin             the console page (a sign-in form until signed in)
     POST /admin/sign-in     {"key": "<admin key>"} -> a sign-in cookie (HttpOnly, SameSite=Strict)

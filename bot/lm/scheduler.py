@@ -8,10 +8,15 @@ the decoding steps of the sequences being written run together as one batched pa
 
 As TGI's router does it: the turns' threads hand their passes in and wait; the scheduler
 runs them one batch at a time, so no two passes fight over the cores and a model's caches
-are only ever touched by one thread at a time. Reading a prompt (a parse, a reply's prefill)
-goes first and alone: a new shopper's text starts soon, and a prompt keeps the cores busy
-computing, so batching prompts would save nothing; while a turn decides (`first`), the
-replies being written wait. Decoding steps, each a few tokens, are bound by reading the
+are only ever touched by one thread at a time. Other torch work of the LM runs there too
+(`call`: loading it, deciding a turn; a pass's argmax is taken there): on a CPU, torch run
+from several threads makes every small operation about twice as slow, since each thread
+gets an OpenMP pool of its own and, with more pool threads than cores, none spin-waits.
+
+Reading a prompt (a parse, a reply's prefill) and a `call` go first and alone, oldest
+first: a new shopper's text starts soon, and a prompt keeps the cores busy computing, so
+batching prompts would save nothing. While a thread is in `first` (a reply writing its first
+sentence), only its passes run. Decoding steps, each a few tokens, are bound by reading the
 weights: the scheduler waits a moment for every sequence that is decoding to hand in its
 next step, then runs them all in one pass (`feed_together`).
 """
@@ -122,11 +127,10 @@ class PassScheduler:
 
     @contextlib.contextmanager
     def first(self) -> Iterator[None]:
-        """While a turn decides (its parse, routing and search), or a reply writes its first
-        sentence, on this thread: only this thread's passes run (and those of others in
-        `first`), so a new shopper's first text is not slowed by the replies being written.
-        Its passes must be prompt passes (`Decoder.stream(batched=False)` for a parse,
-        `Decoder.urgent` for a reply)."""
+        """While a reply writes its first sentence on this thread: only this thread's passes
+        and calls run (and those of others in `first`), so a new shopper's first text is not
+        slowed by the replies already streaming. Its passes must be prompt passes
+        (`Decoder.urgent`)."""
         thread = threading.get_ident()
         with self._changed:
             self._first[thread] += 1
