@@ -57,6 +57,14 @@ def test_slots_the_message_does_not_support_are_dropped(parser):
     assert checked == {"price_max": 80.0, "brand": "fleetfoot", "email": "me@shop.example"}
 
 
+def test_a_price_bound_is_the_one_the_words_say(parser):
+    assert parser.check_slots({"price_min": 15.0}, "my budget is $15") == {"price_max": 15.0}
+    assert parser.check_slots({"price_max": 50.0}, "shoes over 50") == {"price_min": 50.0}
+    both = {"price_min": 20.0, "price_max": 50.0}
+    assert parser.check_slots(both, "from 20 to 50") == both
+    assert parser.check_slots(both, "a budget of 20 to 50") == both  # a range stays a range
+
+
 def test_parse_text_round_trips_and_junk_is_repaired():
     slots = {"query": "trail shoes", "colour": "red", "price_max": 80.0, "product_refs": [2]}
     assert read_parse(format_parse("search_products", slots)) == ("search_products", slots)

@@ -179,6 +179,9 @@ class IntentParser:
         for name, value in slots.items():
             if name in PRICE_SLOTS and value not in numbers:
                 continue
+            said = _price_word_slot(f"{float(value):g}", lowered) if name in PRICE_SLOTS else None
+            if said and said not in slots:  # "my budget is $15": at most, whatever the LM read
+                name = said
             if name in ("order_id", "email") and str(value).lower() not in lowered:
                 continue
             if name in CHECKED_VALUE_SLOTS:
@@ -201,9 +204,22 @@ class IntentParser:
 
 
 _PRICE_WORDS = (
-    ("price_max", r"under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than"),
+    (
+        "price_max",
+        r"under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than"
+        r"|budget(?: is| of)?|can spend|afford",
+    ),
     ("price_min", r"over|above|more than|at least|min(?:imum)?|from"),
 )
+
+
+def _price_word_slot(number: str, message: str) -> str | None:
+    """The price slot the words before `number` in the message name ("under 80" ->
+    price_max, "over 80" -> price_min), or None when they name neither."""
+    for slot, words in _PRICE_WORDS:
+        if re.search(rf"\b(?:{words})\s*\$?\s*{re.escape(number)}(?:\.0+)?\b", message):
+            return slot
+    return None
 
 
 def _price_said_as_size(value: str, message: str) -> tuple[str, float] | None:
