@@ -12,7 +12,6 @@ Values come from, highest priority first: arguments (CLI flags), environment var
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from retrieval.experiments import ARM_NAME
 
 # Ids a client may give (sessions, shoppers): no slashes, no leading dot, at most 128.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     @classmethod
     def _arms(cls, value: dict[str, float]) -> dict[str, float]:
         for name, strength in value.items():
-            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+            if not ARM_NAME.fullmatch(name):
                 raise ValueError(f"ranking arm names are up to 40 letters, digits, _ . -: {name!r}")
             if not 0 <= strength <= 10:
                 raise ValueError(f"arm {name!r}: exploration must be 0 to 10, got {strength}")

@@ -92,10 +92,6 @@ class Shop:
             )
         return ranked
 
-    def ranking_arm(self, shopper_id: str | None, session_id: str | None) -> str | None:
-        """The ranking experiment's arm this shopper (or anonymous session) is in."""
-        return ranking_arm(self.settings.ranking_arms, shopper_id or session_id)
-
     def open_stores(self) -> None:
         """Load the embedding model and open the feedback store (it loads the learnt click
         rates) now, so the first shopper does not wait for them."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.errors import RetrievalError
+from retrieval.experiments import ARM_NAME
 
 EVENT_TYPES = ("impression", "click", "like", "dislike", "add_to_cart", "purchase")
 # How much each event says about the shopper's liking of a product.
@@ -39,7 +40,6 @@ MAX_SHOPPER_IMPRESSIONS = 3.0
 MAX_SHOPPER_TRAINING_WEIGHT = 50.0
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ARM = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _POSITIVE_SQL = ", ".join(f"'{t}'" for t in POSITIVE)
 # Who an event belongs to: the shopper when known, else the anonymous session.
 _ACTOR_SQL = "COALESCE('u:' || shopper_id, 's:' || session_id)"
@@ -137,7 +137,7 @@ def _event_row(event: FeedbackEvent) -> tuple:
     if request is not None and not isinstance(request, str):
         raise InvalidEvent(f"request must be text, but got {type(request).__name__}")
     request = request[:MAX_REQUEST_CHARS] if request else None
-    if event.arm is not None and not (isinstance(event.arm, str) and _ARM.fullmatch(event.arm)):
+    if event.arm is not None and not (isinstance(event.arm, str) and ARM_NAME.fullmatch(event.arm)):
         raise InvalidEvent(f"arm must be a short name, but got {event.arm!r}")
     return (event.event_id, event.type, event.product_id, event.session_id, event.shopper_id,
             float(ts), position, features, request, event.arm)  # fmt: skip

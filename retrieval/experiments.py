@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 
 Z_95 = 1.959964  # the normal quantile of a two-sided 95% interval
+ARM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")  # what an arm may be called
 
 
 def ranking_arm(arms: dict[str, float], who: str | None) -> str | None:

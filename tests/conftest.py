@@ -185,3 +185,18 @@ def browser():
         pytest.skip(f"browser test skipped: {reason}")
     with launch_chromium() as chromium:
         yield chromium
+
+
+@pytest.fixture
+def staffed_client(settings, embedder, tiny_lm, monkeypatch):
+    """The app of a keyed store ("chat-key", "admin-key") whose parser reads each message as
+    `tests.test_admin.PARSES` says; the rest (routing, search, stores, HTTP) is the real one."""
+    from tests.test_admin import PARSES
+    from tests.test_api import make_client
+
+    with make_client(
+        settings, embedder, tiny_lm, chat_keys=["chat-key"], admin_keys=["admin-key"]
+    ) as client:
+        parser = client.app.state.chats.open().parser
+        monkeypatch.setattr(parser, "parse", lambda text, *_: PARSES[text])
+        yield client

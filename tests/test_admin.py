@@ -14,7 +14,6 @@ import pytest
 
 from bot.nlu.parser import Parse
 from bot.stores.metrics import bot_metrics, metrics_table
-from tests.test_api import make_client
 from tests.test_chat import PRODUCTS
 
 ADMIN = {"Authorization": "Bearer admin-key"}
@@ -30,13 +29,8 @@ PARSES = {
 
 
 @pytest.fixture
-def client(settings, embedder, tiny_lm, monkeypatch):
-    with make_client(
-        settings, embedder, tiny_lm, chat_keys=["chat-key"], admin_keys=["admin-key"]
-    ) as client:
-        parser = client.app.state.chats.open().parser
-        monkeypatch.setattr(parser, "parse", lambda text, *_: PARSES[text])
-        yield client
+def client(staffed_client):
+    return staffed_client
 
 
 def say(client, text, session="shop-1"):

@@ -7,20 +7,14 @@ from __future__ import annotations
 import pytest
 
 from bot.channels.access import CONSOLE_COOKIE, OperatorSignIns, fingerprint
-from tests.test_admin import ADMIN, CHAT, PARSES
-from tests.test_api import make_client
+from tests.test_admin import ADMIN, CHAT
 
 CONSOLE = {"X-Shopbot-Console": "1"}
 
 
 @pytest.fixture
-def client(settings, embedder, tiny_lm, monkeypatch):
-    with make_client(
-        settings, embedder, tiny_lm, chat_keys=["chat-key"], admin_keys=["admin-key"]
-    ) as client:
-        parser = client.app.state.chats.open().parser
-        monkeypatch.setattr(parser, "parse", lambda text, *_: PARSES[text])
-        yield client
+def client(staffed_client):
+    return staffed_client
 
 
 def sign_in(client, key="admin-key", headers=CONSOLE):

@@ -7,18 +7,12 @@ from __future__ import annotations
 import pytest
 
 from finetune.dataset import logged_turns
-from tests.test_admin import ADMIN, CHAT, PARSES, say
-from tests.test_api import make_client
+from tests.test_admin import ADMIN, CHAT, say
 
 
 @pytest.fixture
-def client(settings, embedder, tiny_lm, monkeypatch):
-    with make_client(
-        settings, embedder, tiny_lm, chat_keys=["chat-key"], admin_keys=["admin-key"]
-    ) as client:
-        parser = client.app.state.chats.open().parser
-        monkeypatch.setattr(parser, "parse", lambda text, *_: PARSES[text])
-        yield client
+def client(staffed_client):
+    return staffed_client
 
 
 def turns(client, **filters):

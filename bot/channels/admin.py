@@ -37,7 +37,7 @@ from bot.settings import ID_PATTERN, MAX_MESSAGE_CHARS
 from bot.shop import Shop
 from bot.stores.metrics import bot_metrics, metrics_table
 from bot.stores.reviews import InvalidReview, TurnReviews
-from bot.stores.sessions import UnknownSession
+from bot.stores.sessions import UnknownSession, iso_time
 
 DEFAULT_PERIOD = timedelta(days=30)
 NEW_PRODUCT_PERIOD = timedelta(days=14)  # products added this long before `to` count as new
@@ -73,7 +73,7 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
                 {
                     "session_id": item["session_id"],
                     "reason": item["reason"],
-                    "since": _iso(item["handed_off_at"]),
+                    "since": iso_time(item["handed_off_at"]),
                     "waiting_s": round(now - item["handed_off_at"], 1),
                     "last_message": item["last_message"] or "",
                 }
@@ -93,7 +93,7 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
         text = redact_payment(" ".join(body.text.split()))
         author = " ".join((body.author or "").split()) or "Our team"
         sent = chats.sessions.add_agent_message(session_id, text, redact_email(author))
-        return {"session_id": session_id, "author": author, "text": text, "ts": _iso(sent)}
+        return {"session_id": session_id, "author": author, "text": text, "ts": iso_time(sent)}
 
     @router.get("/v1/admin/sessions/{session_id}")
     def transcript(session_id: str) -> dict:
@@ -102,18 +102,13 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
         price), and whether a person has it. Unknown session: 404."""
         if not re.match(ID_PATTERN, session_id) or not chats.sessions.exists(session_id):
             raise UnknownSession(session_id)
-        turns = chats.sessions.history(session_id, limit=TRANSCRIPT_TURNS)
+        transcript = chats.sessions.transcript(session_id, limit=TRANSCRIPT_TURNS)
+        turns = transcript["turns"]
         products = shop.products(sorted({pid for turn in turns for pid in turn["shown"]}))
         for turn in turns:
-            turn["ts"] = _iso(turn["ts"])
+            turn["ts"] = iso_time(turn["ts"])
             turn["shown"] = [_shown(pid, products.get(pid)) for pid in turn["shown"]]
-        state = chats.sessions.state(session_id)
-        return {
-            "session_id": session_id,
-            "handed_off": state.handed_off,
-            "handoff_reason": state.handoff_reason,
-            "turns": turns,
-        }
+        return transcript
 
     @router.get("/v1/admin/turns")
     def turns(
@@ -132,7 +127,7 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
             _time(end, "to") if end else None, limit,
         )  # fmt: skip
         for turn in found:
-            turn["ts"] = _iso(turn["ts"])
+            turn["ts"] = iso_time(turn["ts"])
         return {"turns": found, "intents": sorted(INTENTS)}
 
     @router.post("/v1/admin/turns/{turn_id}/review")
@@ -165,7 +160,7 @@ def admin_router(shop: Shop, chats: ChatService, access: Access, reviews: TurnRe
             shop.new_products(until - NEW_PRODUCT_PERIOD.total_seconds()),
             shop.events.impressions_by_product(since, until),
         )
-        return {"from": _iso(since), "to": _iso(until), **figures}
+        return {"from": iso_time(since), "to": iso_time(until), **figures}
 
     @router.get("/v1/admin/metrics")
     def metrics(start: Since = None, end: Until = None) -> dict:
@@ -198,10 +193,6 @@ def _shown(product_id: str, product) -> dict:
     if product is None:  # removed from the catalog since
         return {"id": product_id, "title": None, "price": None}
     return {"id": product_id, "title": product.title, "price": product.price}
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _time(value: str, name: str) -> float:

@@ -186,14 +186,7 @@ def rest_router(settings: Settings, shop: Shop, chats: ChatService, access: Acce
         _check_id(session_id, "session id")
         if not chats.sessions.belongs_to(session_id, caller.owner, shopper_id):
             raise UnknownSession(session_id)
-        history = chats.sessions.history(session_id)
-        state = chats.sessions.state(session_id)
-        return {
-            "session_id": session_id,
-            "handed_off": state.handed_off,
-            "handoff_reason": state.handoff_reason,
-            "turns": history,
-        }
+        return chats.sessions.transcript(session_id)
 
     @router.get("/v1/sessions/{session_id}/stream")
     def session_stream(

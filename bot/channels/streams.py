@@ -7,10 +7,11 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+
+from bot.stores.sessions import iso_time
 
 log = logging.getLogger("shopbot.server")
 
@@ -48,8 +49,8 @@ async def person_messages(
         messages = await run_in_threadpool(sessions.agent_messages_since, session_id, since)
         for message in messages:
             since, quiet = message["ts"], time.time()
-            stamp = datetime.fromtimestamp(message["ts"], UTC).isoformat(timespec="seconds")
-            data = {"text": message["text"], "author": message["author"], "ts": stamp}
+            data = {"text": message["text"], "author": message["author"]}
+            data["ts"] = iso_time(message["ts"])
             yield f"event: agent\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
         handed_off = (await run_in_threadpool(sessions.state, session_id)).handed_off
         if taken and not handed_off:

@@ -261,22 +261,21 @@ class Decoder:
         stop_ids: set[int],
         drafter: Drafter | None = None,
         lead: Sequence[int] = (),
-        batched: bool = True,
     ) -> Iterator[tuple[int, float]]:
         """Greedy tokens, each with its log-probability, until a stop token or the limit.
 
         `drafter(tokens produced so far)` proposes what follows (default: `lookup_draft`);
         `lead` are tokens decided but not fed yet (from `choose`), not yielded again: they go
         into the first pass with the first draft, and `logprobs` may then be None. Under a
-        scheduler, its steps run in batches with other sequences' steps; with `batched`
-        False, each runs first and alone, as a prompt does (a parse, which a turn waits on).
+        scheduler, its steps run in batches with other sequences' steps (first and alone
+        while `urgent`).
         """
         drafter = drafter or self.lookup_draft
-        if self.scheduler is None or not batched:
-            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead, False)
+        if self.scheduler is None:
+            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead)
             return
         with self.scheduler.decoding():
-            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead, True)
+            yield from self._decode(logprobs, max_new_tokens, stop_ids, drafter, lead)
 
     def _decode(
         self,
@@ -285,7 +284,6 @@ class Decoder:
         stop_ids: set[int],
         drafter: Drafter,
         lead: Sequence[int],
-        batched: bool,
     ) -> Iterator[tuple[int, float]]:
         """`stream`'s loop: greedy tokens, drafts checked in one pass. The argmax of each
         pass is taken where the pass ran (`_feed_best`): torch work on several threads is
@@ -306,7 +304,7 @@ class Decoder:
             self.tokens.extend(pending)  # provisionally, so the draft can follow them
             draft = drafter(produced)[: max_new_tokens - len(produced)]
             del self.tokens[-len(pending) :]
-            decoding = batched and not self.urgent
+            decoding = not self.urgent
             if not draft:
                 [best], pending = self._feed_best(pending, 1, decoding), []
                 continue

@@ -129,8 +129,8 @@ class PassScheduler:
     def first(self) -> Iterator[None]:
         """While a reply writes its first sentence on this thread: only this thread's passes
         and calls run (and those of others in `first`), so a new shopper's first text is not
-        slowed by the replies already streaming. Its passes must be prompt passes
-        (`Decoder.urgent`)."""
+        slowed by the replies already streaming. Its decoder must be `urgent`, so that its
+        steps are run alone rather than held for a batch."""
         thread = threading.get_ident()
         with self._changed:
             self._first[thread] += 1

@@ -121,7 +121,7 @@ class IntentParser:
         scheduler: Any = None,
     ) -> None:
         self.lm = lm
-        self.scheduler = scheduler  # a `PassScheduler`, when turns parse on several threads
+        self.scheduler = scheduler  # the chat service's `PassScheduler`, if any
         self.draft_tokens = draft_tokens
         self.vocabulary = vocabulary or SlotVocabulary()
         self.trie = TokenTrie.build(lm.tokenizer, list(intents))
@@ -152,9 +152,7 @@ class IntentParser:
         logprobs = decoder.prefill(self.prompt_ids(text, previous), self.prefix)
         intent, logprob, lead = decoder.choose(self.trie, logprobs)
         drafter = self.drafter(text, intent, previous)
-        stream = decoder.stream(
-            None, MAX_SLOT_TOKENS, self.stops, drafter, lead=lead, batched=False
-        )  # a parse is waited on: its steps go first, as prompts do
+        stream = decoder.stream(None, MAX_SLOT_TOKENS, self.stops, drafter, lead=lead)
         tokens = [token for token, _ in stream]
         raw = intent + self.lm.tokenizer.decode(tokens, skip_special_tokens=True)
         _, slots = read_parse(raw)

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,11 @@ class UnknownSession(ShopbotError):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"no session {session_id!r}")
         self.session_id = session_id
+
+
+def iso_time(ts: float) -> str:
+    """A stored time (seconds since the epoch) as the API shows it: ISO 8601, UTC."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def new_session_id(prefix: str = "s-") -> str:
@@ -377,6 +383,16 @@ class SessionStore:
                 "SELECT shopper_id FROM sessions WHERE session_id = ?", (session_id,)
             ).fetchone()
         return row[0] if row else None
+
+    def transcript(self, session_id: str, limit: int = 50) -> dict[str, Any]:
+        """The session's last `limit` turns (`history`) with its handoff state."""
+        state = self.state(session_id)
+        return {
+            "session_id": session_id,
+            "handed_off": state.handed_off,
+            "handoff_reason": state.handoff_reason,
+            "turns": self.history(session_id, limit),
+        }
 
     def history(self, session_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The session's last `limit` turns, oldest first (the transcript a person sees)."""
