@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
+import time
 
 import httpx
 import pytest
@@ -425,6 +427,50 @@ def test_an_infinite_price_on_the_page_gets_a_message(keyed):
     assert started.status_code == 200
     events = keyed.get(f"/gradio_api/call/browse/{started.json()['event_id']}").text
     assert "event: complete" in events and "price_max must be a finite number" in events
+
+
+# 8. `POST /v1/catalog` ingested on the event loop: every route froze during an upload.
+
+
+def test_health_probes_answer_during_a_catalog_upload(settings, embedder, tiny_lm, monkeypatch):
+    app, shop = make_app(settings, embedder, tiny_lm, monkeypatch, admin_keys=["a1"])
+    products = [
+        {
+            "id": f"up-{n:04d}",
+            "title": f"Trail Runner {n}",
+            "description": f"A light running shoe, model {n}.",
+            "price": 50 + n % 40,
+        }
+        for n in range(1500)
+    ]
+    probes: list[tuple[float, float]] = []  # (sent, answered), monotonic seconds
+    with serve_app(app) as url:
+        uploaded: dict = {}
+
+        def upload() -> None:
+            started = time.monotonic()
+            response = httpx.post(f"{url}/v1/catalog", json=products, headers=A1, timeout=120)
+            uploaded.update(response=response, started=started, ended=time.monotonic())
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        while uploader.is_alive():
+            sent = time.monotonic()
+            assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+            probes.append((sent, time.monotonic()))
+            time.sleep(0.05)
+        uploader.join()
+        assert uploaded["response"].status_code == 200, uploaded["response"].text
+        assert uploaded["response"].json()["added"] == 1500
+        assert shop.product("up-1499") is not None
+    during = [
+        answered - sent
+        for sent, answered in probes
+        if sent > uploaded["started"] + 0.2 and answered < uploaded["ended"] - 0.2
+    ]
+    assert uploaded["ended"] - uploaded["started"] > 1.0, "the upload was too quick to tell"
+    assert len(during) >= 5, probes
+    assert max(during) < 1.0
 
 
 # 9. Three empty or emoji-only messages handed a session to a person.
