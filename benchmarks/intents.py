@@ -6,6 +6,8 @@ never trained on, and 1,000 shopping turns written with phrasings kept out of tr
 
     python benchmarks/intents.py --limit 600             # adapter beside base, 600 rows
     python benchmarks/intents.py --systems adapter       # the adapter on every row
+    python benchmarks/intents.py --systems adapter,adapter+head --limit 600
+                                                  # ... and with the intent head's second opinion
 
 Writes benchmarks/out/intents-{N|all}.json; skips cleanly when ../shared/data is absent.
 The base model has no notion of the intent names beyond the constrained decoding, so it is
@@ -41,10 +43,22 @@ def validation_rows(seed: int = 0) -> list[dict]:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def second_opinion():
+    """The shipped intent head over the default embedder (its vectors cached in .shopbot)."""
+    from bot.nlu.second_opinion import SecondOpinion
+    from bot.settings import load_settings
+    from retrieval.index import open_embedder
+
+    settings = load_settings(data_dir=Path(".shopbot"))
+    return SecondOpinion.open(settings, open_embedder(settings).embed_query)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--systems", default="adapter,base", help="adapter or base, each with :DTYPE optionally"
+        "--systems",
+        default="adapter,base",
+        help="adapter, adapter+head or base, each with :DTYPE optionally",
     )
     parser.add_argument("--limit", type=int, default=0, help="Score a random N rows only.")
     args = parser.parse_args()
@@ -66,10 +80,12 @@ def main() -> None:
     vocabulary = SlotVocabulary.from_products(generate_catalog(1200))
     results = {}
     for system in args.systems.split(","):
-        name, _, dtype = system.partition(":")  # e.g. "adapter:int8"
-        adapter = DEFAULT_ADAPTER if name == "adapter" else None
+        name, _, dtype = system.partition(":")  # e.g. "adapter:int8", "adapter+head"
+        adapter = DEFAULT_ADAPTER if name.startswith("adapter") else None
         lm = load_lm(data_dir=Path(".shopbot"), adapter=adapter, dtype=dtype or "bfloat16")
-        results[system] = evaluate_intents(IntentParser(lm, vocabulary), rows)
+        second = second_opinion() if name.endswith("+head") else None
+        parser = IntentParser(lm, vocabulary, second_opinion=second)
+        results[system] = evaluate_intents(parser, rows)
         summary = {k: v for k, v in results[system].items() if k != "per_intent"}
         print(system, json.dumps(summary), file=sys.stderr, flush=True)
         OUT.mkdir(exist_ok=True)

@@ -176,6 +176,19 @@ class Settings(BaseSettings):
     policy_passage_match: float = Field(
         0.5, ge=0, le=1.01, description="See policy_match: the same for one policy sentence."
     )
+    intent_head: str = Field(
+        "default",
+        description="Folder of the parser's second opinion (`shopbot finetune intent-head`): "
+        "'default' is the shipped one (for the default embedding model), 'none' turns it off.",
+    )
+    second_opinion: float = Field(
+        0.5,
+        ge=0,
+        le=1.01,
+        description="A message the parser calls out of scope (or is unsure of) takes the "
+        "intent head's customer-service intent when it is at least this probable. Measured by "
+        "benchmarks/intents.py (system adapter+head); above 1 turns it off.",
+    )
     reply_max_tokens: int = Field(96, ge=8, le=1024, description="Longest generated reply.")
 
     @field_validator("trusted_proxies")
@@ -227,6 +240,15 @@ class Settings(BaseSettings):
         if self.lm_adapter == "default":
             return DEFAULT_ADAPTER if self.lm_model == "default" else None
         return Path(self.lm_adapter)
+
+    @property
+    def intent_head_path(self) -> Path | None:
+        """The intent head folder to load, or None for the parser alone."""
+        if self.intent_head == "none" or self.second_opinion > 1:
+            return None
+        if self.intent_head == "default":
+            return DEFAULT_ADAPTER if self.embedding_model == "default" else None
+        return Path(self.intent_head)
 
     # Every file the bot keeps in the data dir (the search's own files are retrieval's).
     @property

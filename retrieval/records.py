@@ -100,8 +100,8 @@ class ProductRecords:
 
     def slot_values(self) -> dict[str, set[str]]:
         """The catalog's distinct category, brand, colour and material values, and the sizes
-        its products come in ("s, m, l" counts as three), lower-cased: what a parsed slot may
-        name."""
+        and features its products list ("s, m, l" counts as three), lower-cased: what a
+        parsed slot or a shopper's words may name."""
         queries = {
             "category": "SELECT DISTINCT lower(json_extract(data, '$.category')) FROM products",
             "brand": "SELECT DISTINCT lower(json_extract(data, '$.brand')) FROM products",
@@ -115,12 +115,12 @@ class ProductRecords:
                 slot: {row[0] for row in self._db.execute(sql) if row[0]}
                 for slot, sql in queries.items()
             }
-            listed = self._db.execute(
-                "SELECT DISTINCT lower(json_extract(data, '$.attributes.size')) FROM products"
-            )
-            values["size"] = {
-                size.strip() for (row,) in listed if row for size in str(row).split(",")
-            } - {""}
+            for slot, key in (("size", "size"), ("feature", "features")):
+                column = f"lower(json_extract(data, '$.attributes.{key}'))"
+                listed = self._db.execute(f"SELECT DISTINCT {column} FROM products")
+                values[slot] = {
+                    value.strip() for (row,) in listed if row for value in str(row).split(",")
+                } - {""}
         return values
 
     def _column_by_id(self, column: str, ids: Sequence[str]) -> dict[str, object]:

@@ -57,14 +57,15 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings for a store in a temporary folder. Closeness to the policies decides no route
-    here: the hash embedder's similarities mean nothing (tests/test_service_questions.py
-    tests that rule with the real embedder)."""
+    """Settings for a store in a temporary folder. Closeness to the policies and the intent
+    head decide no route here: the hash embedder's similarities mean nothing
+    (tests/test_service_questions.py tests both with the real embedder)."""
     return load_settings(
         data_dir=tmp_path / "data",
         ingest_batch_size=4,
         policy_match=1.01,
         policy_passage_match=1.01,
+        intent_head="none",  # trained on the real embedder's vectors, not the hash embedder's
     )
 
 

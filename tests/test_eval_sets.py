@@ -1,6 +1,7 @@
 """The shopper-written evaluation turns are kept out of training: none of them is a row of
-the shared training data or of the generated shopping turns `shopbot finetune build` trains
-on, so the conversation figures in the README measure language the model never saw."""
+the shared training data, of the generated shopping turns `shopbot finetune build` trains
+on, or of the service questions written for the intent head, so the conversation figures in
+the README measure language the models never saw."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from finetune.dataset import OUT_OF_SCOPE_FILE, SHARED_DATA, SUPPORT_FILE, DatasetSizes, read_jsonl
+from finetune.intent_head import WRITTEN
 from finetune.shopping_requests import generate_shopping_turns
 from retrieval.demo.catalog import generate_catalog
 
@@ -41,3 +43,9 @@ def test_no_evaluation_turn_is_in_the_shared_data():
         for row in read_jsonl(SHARED_DATA / name)
     }
     assert said().isdisjoint(texts)
+
+
+def test_no_evaluation_turn_is_a_written_training_question():
+    written = {row["text"].lower().strip() for row in read_jsonl(WRITTEN)}
+    assert len(written) >= 400
+    assert said().isdisjoint(written)

@@ -81,13 +81,16 @@ def eval_intents(
     """Intent accuracy, macro-F1, out-of-scope recall and slot F1 of the parser.
 
     Rows are {"text", "intent"} (optionally "slots" and "previous"). Uses the shipped
-    adapter unless --adapter or --no-adapter says otherwise.
+    adapter, with the intent head's second opinion as the bot does (setting intent_head),
+    unless --adapter or --no-adapter says otherwise.
 
     Example usage: shopbot eval intents --data data/sft/intents.validation.jsonl --json
     """
     from bot.lm.loading import load_lm
     from bot.nlu.parser import IntentParser
+    from bot.nlu.second_opinion import SecondOpinion
     from finetune.evaluate import evaluate_intents, read_labelled_rows
+    from retrieval.index import open_embedder
 
     rows, rejected = read_labelled_rows(data_path)
     for line, reason in rejected:
@@ -101,10 +104,14 @@ def eval_intents(
         device=settings.device,
         dtype=settings.lm_dtype,
     )
-    parser = IntentParser(lm, slot_vocabulary(settings))
+    second = None  # the intent head goes with the shipped adapter, as in the bot
+    if chosen == settings.adapter_path and chosen is not None:
+        second = SecondOpinion.open(settings, open_embedder(settings).embed_query)
+    parser = IntentParser(lm, slot_vocabulary(settings), second_opinion=second)
     with progress_bar(len(rows), "intents") as advance:
         result = evaluate_intents(parser, rows, progress=advance)
     result["adapter"] = str(chosen) if chosen else None
+    result["intent_head"] = str(settings.intent_head_path) if second else None
     summary = {k: v for k, v in result.items() if k != "per_intent"}
     emit(as_json, result, "\n".join(f"{k:<22}{v}" for k, v in summary.items()))
 

@@ -63,6 +63,45 @@ def finetune_build(
     emit(as_json, info, json.dumps(info, indent=2))
 
 
+@finetune_group.command("intent-head")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="[the shipped adapter folder]"
+)
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Catalog JSONL/CSV for the shopping requests [default: the demo's].",
+)
+@click.option(
+    "--shared-data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of customer_support_intents / out_of_scope JSONL [../shared/data].",
+)
+@common_options
+def finetune_intent_head(settings, as_json: bool, out, catalog_path, shared_data) -> None:
+    """Train the parser's second opinion: an intent classifier over sentence embeddings.
+
+    Uses the store's embedding model and the same train/validation split as `finetune
+    build`; prints its held-out accuracy.
+
+    Example usage: shopbot finetune intent-head --out finetune/adapters/default
+    """
+    from finetune import DEFAULT_ADAPTER
+    from finetune.dataset import SHARED_DATA
+    from finetune.intent_head import train_head
+    from retrieval.index import open_embedder
+
+    card = train_head(
+        open_embedder(settings),
+        load_catalog_products(settings, catalog_path),
+        out or DEFAULT_ADAPTER,
+        embedding_model=settings.embedding_model,
+        shared_data=shared_data or SHARED_DATA,
+    )
+    emit(as_json, card, json.dumps(card, indent=2))
+
+
 def load_catalog_products(settings, catalog_path: Path | None) -> list:
     from retrieval.demo.catalog import generate_catalog
     from retrieval.ingest import CatalogReader

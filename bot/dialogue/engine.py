@@ -11,9 +11,9 @@ over from earlier turns) and rank for this shopper; "the second one" resolves ag
 was shown last (`bot.dialogue.products`); customer-service intents answer from the policy
 documents; order requests go to `bot.dialogue.order_desk`, which answers from the order
 store, never with the LM, and only to a session that has proved the order's e-mail; a
-request for a person hands over; greetings and out-of-scope requests get fixed replies. A
-parse below the confidence threshold asks the shopper to clarify, unless it reads as a
-product search.
+request for a person hands over; greetings and out-of-scope requests get fixed replies. An
+unsure parse asks to clarify, unless it reads as a product search (where the LM refuses or
+is unsure, `bot.nlu.second_opinion` may name the service intent meant).
 
 A person takes the conversation over (`handoff`) when the shopper asks for one, after
 `Settings.handoff_after_failures` turns in a row the bot could not serve, or when an angry
@@ -67,6 +67,7 @@ from bot.nlu.schema import (
     HANDOFF_INTENTS,
     SHOPPING_INTENTS,
 )
+from bot.nlu.second_opinion import SecondOpinion
 from bot.prompts import prompt_table, render
 from bot.redact import redact_email, redact_payment
 from bot.settings import Settings
@@ -113,7 +114,7 @@ class Assistant:
             for key, value in prompt_table("canned_replies.toml").items()
         }
         self.order_desk = OrderDesk(settings, shop.orders)
-        self.product_desk = ProductDesk(shop, self.texts)
+        self.product_desk = ProductDesk(shop, self.texts, parser.vocabulary.values.get("feature"))
         self.policy_desk = PolicyDesk(settings, shop)
         self.follow_up_texts = prompt_table("follow_ups.toml")
 
@@ -150,7 +151,8 @@ class Assistant:
             )
         writer = ReplyWriter(chat_model, settings.store_name, vocabulary.values.get("brand", ()))
         sessions = SessionStore(settings.sessions_path)
-        parser = IntentParser(lm, vocabulary, scheduler=scheduler)
+        second = SecondOpinion.open(settings, shop.catalog.embedder.embed_query)
+        parser = IntentParser(lm, vocabulary, scheduler=scheduler, second_opinion=second)
         return cls(settings, shop, parser, writer, sessions, scheduler)
 
     def warm_up(self) -> None:
@@ -311,18 +313,14 @@ class Assistant:
             turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
         else:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
-        if turn.route == "details" and len(turn.products) >= 2:
-            # "which of the first two is better rated?": computed, never left to the LM
+        if turn.route == "details" and len(turn.products) >= 2:  # computed, never the LM's
             turn.parse = dataclasses.replace(turn.parse, intent="compare_products")
             turn.fixed_reply = compare_reply([item.product for item in turn.products], text)
 
     def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
-        """`ProductDesk.pointed_at`: the turn's parse becomes the details or comparison
-        request the words make."""
-        pointed = self.product_desk.pointed_at(
-            turn.parse, turn.message, session, turn.shopper_id, turn.session_id
-        )
-        if pointed is None:
+        """`ProductDesk.pointed_at`: the turn's parse becomes the request the words make."""
+        asked = (turn.parse, turn.message, session, turn.shopper_id, turn.session_id)
+        if (pointed := self.product_desk.pointed_at(*asked)) is None:
             return None
         turn.parse, found = pointed
         return found
@@ -376,9 +374,9 @@ class Assistant:
 
     @staticmethod
     def _take(turn: Turn, found: Found) -> None:
-        turn.route, turn.products, turn.state = found.route, found.products, found.state
-        turn.detailed, turn.positions = found.detailed, found.positions
-        turn.fixed_reply, turn.relaxed = found.fixed_reply, found.relaxed
+        for name in ("route", "products", "state", "detailed", "positions", "fixed_reply"):
+            setattr(turn, name, getattr(found, name))
+        turn.relaxed, turn.features = found.relaxed, found.features
 
     def _follow_ups(self, turn: Turn) -> list[str]:
         """Suggested next messages for what this turn did (`prompts/follow_ups.toml`)."""
@@ -410,7 +408,7 @@ class Assistant:
                 best = max(item.features.get("semantic", 0.0) for item in turn.products)
                 key = "search_lead" if best >= NEAREST_ONLY else "search_nearest"
                 lead = render(self.texts[key], thing=product_kind(shown))
-            notes = search_notes(turn.state, turn.relaxed, self.texts)
+            notes = search_notes(turn.state, turn.relaxed, self.texts, turn.features, shown)
             if turn.route == "search" and turn.products and notes:
                 pieces.append(notes)
                 yield notes

@@ -65,6 +65,7 @@ class Found:
     positions: list[int] = field(default_factory=list)
     fixed_reply: str | None = None
     relaxed: list[str] = field(default_factory=list)  # filters dropped to find anything
+    features: list[str] = field(default_factory=list)  # asked for in words ("with pockets")
 
 
 def named_colour(message: str, colours: Iterable[str]) -> str | None:
@@ -80,6 +81,29 @@ def named_colour(message: str, colours: Iterable[str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
+def named_features(text: str, features: Iterable[str]) -> list[str]:
+    """The catalog features ("pockets", "water-resistant") the words ask for: whole words,
+    a hyphen or a space alike, singular or plural ("with a pocket", "water resistant")."""
+    lowered = text.lower()
+    return sorted(f for f in features if re.search(_feature_pattern(f), lowered))
+
+
+def has_feature(product: Any, feature: str) -> bool:
+    """Whether the record lists `feature` (its `features` attribute) or its title or
+    description says it."""
+    listed = str((product.attributes or {}).get("features") or "").lower()
+    said = f"{product.title} {product.description or ''}".lower()
+    pattern = _feature_pattern(feature)
+    return bool(re.search(pattern, listed) or re.search(pattern, said))
+
+
+def _feature_pattern(feature: str) -> str:
+    words = [re.escape(word) for word in re.split(r"[-\s]+", feature.strip().lower()) if word]
+    stem = r"[-\s]?".join(words)
+    stem = stem[:-1] + "s?" if stem.endswith("s") else stem + "s?"
+    return rf"\b{stem}\b"
+
+
 def said_filter(name: str, value: Any, texts: dict[str, str]) -> str:
     """A filter as a reply names it ("in red", "in size 9", "under $80.00"), from the
     `filter_*` phrases of `prompts/canned_replies.toml`."""
@@ -88,11 +112,19 @@ def said_filter(name: str, value: Any, texts: dict[str, str]) -> str:
     return render(texts[f"filter_{name}"], value=plain_text(value, MAX_FILTER_CHARS))
 
 
-def search_notes(state: dict[str, Any], relaxed: Sequence[str], texts: dict[str, str]) -> str:
+def search_notes(
+    state: dict[str, Any],
+    relaxed: Sequence[str],
+    texts: dict[str, str],
+    features: Sequence[str] = (),
+    products: Sequence[Any] = (),
+) -> str:
     """What a search reply says before its lead, from templates (the LM never sees it, so it
     cannot misstate it): the filters dropped to find anything ("I couldn't find any in size
     150, so I left that out."), then those the search ran under ("Showing what I found in
-    blue, under $80.00."). "" when there is nothing to say."""
+    blue, under $80.00."), and how many of the products shown have the `features` asked for
+    ("The first 2 list pockets.", "None of these lists pockets."). "" when there is nothing
+    to say."""
     notes = []
     if relaxed:
         dropped = " or ".join(said_filter(name, state.get(name), texts) for name in relaxed)
@@ -102,6 +134,13 @@ def search_notes(state: dict[str, Any], relaxed: Sequence[str], texts: dict[str,
     if kept:
         filters = ", ".join(said_filter(name, state[name], texts) for name in kept)
         notes.append(render(texts["search_filters"], filters=filters))
+    if features and products:
+        having = sum(all(has_feature(p, f) for f in features) for p in products)
+        key = "search_features_" + ("some_one" if having == 1 else "some")
+        key = "search_features_all" if having == len(products) else key
+        key = "search_features_none" if not having else key
+        named = " and ".join(plain_text(f.replace("-", " "), MAX_FILTER_CHARS) for f in features)
+        notes.append(render(texts[key], count=having, features=named))
     return " ".join(notes) + " " if notes else ""
 
 
@@ -126,11 +165,15 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
 
 
 class ProductDesk:
-    """Finds the products a turn is about; `texts` are the canned replies."""
+    """Finds the products a turn is about; `texts` are the canned replies, `features` those
+    the catalog's products list (`Shop.slot_values`)."""
 
-    def __init__(self, shop: Shop, texts: dict[str, str]) -> None:
+    def __init__(
+        self, shop: Shop, texts: dict[str, str], features: Iterable[str] | None = None
+    ) -> None:
         self.shop = shop
         self.texts = texts
+        self.features = sorted(features or ())
 
     def search(
         self,
@@ -141,8 +184,12 @@ class ProductDesk:
         session_id: str,
     ) -> Found:
         """Search the catalog with the parse's slots on top of those `carried` from the last
-        search ("cheaper", "in blue"), ranked for the shopper; in-stock products only."""
+        search ("cheaper", "in blue"), ranked for the shopper; in-stock products only. Of
+        the products that fit, those with every feature asked for ("with pockets": a word,
+        not a filter) come first, in the ranking's order."""
         state = merge_slots(carried, parse.slots)
+        asked = f"{message} {state.get('query') or ''}"  # "with pockets" carries over
+        features = named_features(asked, self.features)
         query = " ".join(
             str(state[name]) for name in ("colour", "material", "query") if state.get(name)
         )
@@ -179,7 +226,11 @@ class ProductDesk:
             if kind and len(same) >= 2:
                 ranked = same
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
-        return Found("search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed)
+        if features:
+            ranked.sort(key=lambda item: not all(has_feature(item.product, f) for f in features))
+        found = Found("search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed)
+        found.features = list(features)
+        return found
 
     def pointed_at(
         self,

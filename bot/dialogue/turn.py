@@ -54,6 +54,7 @@ class Turn:
     shown_before: list[str] = field(default_factory=list)  # what "the second one" refers to
     changes: SessionChanges = field(default_factory=SessionChanges)
     relaxed: list[str] = field(default_factory=list)  # filters a search dropped to find any
+    features: list[str] = field(default_factory=list)  # asked for in words ("with pockets")
     done: bool = False
 
     @property

@@ -27,13 +27,16 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.lm.decoding import Decoder, PromptPrefix, TokenTrie, stop_token_ids
 from bot.lm.loading import LoadedLM
 from bot.nlu.drafting import ParseDrafter, guess_slots
 from bot.nlu.schema import EMAIL, INTENTS, PRICE_SLOTS, format_parse, read_parse
 from bot.prompts import prompt_table, render, render_chat_text
+
+if TYPE_CHECKING:
+    from bot.nlu.second_opinion import SecondOpinion
 
 READ_MESSAGE_CHARS = 400  # what the parser and the turn read of a message
 MAX_SLOT_TOKENS = 40
@@ -50,6 +53,7 @@ class Parse:
     raw: str = ""
     elapsed_ms: float = 0.0
     passes: int = 0  # forward passes of the LM it took
+    overruled: str = ""  # the LM's intent, when the second opinion took its place
 
     def to_dict(self) -> dict[str, Any]:
         return {"intent": self.intent, "slots": self.slots, "confidence": self.confidence}
@@ -119,8 +123,10 @@ class IntentParser:
         draft_tokens: int = 12,
         reuse_prefix: bool = True,
         scheduler: Any = None,
+        second_opinion: SecondOpinion | None = None,
     ) -> None:
         self.lm = lm
+        self.second_opinion = second_opinion
         self.scheduler = scheduler  # the chat service's `PassScheduler`, if any
         self.draft_tokens = draft_tokens
         self.vocabulary = vocabulary or SlotVocabulary()
@@ -158,7 +164,10 @@ class IntentParser:
         _, slots = read_parse(raw)
         slots = self.check_slots(slots, text)
         confidence = round(math.exp(logprob), 4)
-        return Parse(intent, slots, confidence, raw, _ms(started), decoder.passes)
+        parse = Parse(intent, slots, confidence, raw, _ms(started), decoder.passes)
+        if self.second_opinion is not None:
+            parse = self.second_opinion.review(parse, text)
+        return parse
 
     def drafter(self, message: str, intent: str, previous: dict[str, Any] | None) -> Any:
         """What proposes the slot text's tokens (nothing, with draft_tokens=0)."""
@@ -194,6 +203,8 @@ class IntentParser:
                 sizes = self.vocabulary.values.get("size")
                 if sizes and str(value).strip().lower() not in sizes:
                     continue  # a size no product comes in
+                if not _says_size(str(value).strip().lower(), lowered):
+                    continue  # "5" read out of "under 150": a size the message does not say
             checked[name] = value
         email = EMAIL.search(message)
         if email and "email" not in checked:
@@ -201,34 +212,58 @@ class IntentParser:
         return checked
 
 
+# The words around a number that make it a price bound: before it ("under 80", "nothing
+# over $60") or after it ("$80 max", "50 or more"). A bound negated ("nothing over",
+# "not more than") is checked first: it is the other bound.
 _PRICE_WORDS = (
     (
         "price_max",
-        r"under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than"
+        r"(?:nothing|not|no(?:thing)? more than|never)\s+(?:over|above|more than)"
+        r"|under|below|less than|cheaper than|max(?:imum)?|up to|at most|no more than"
         r"|budget(?: is| of)?|can spend|afford",
+        r"max(?:imum)?|tops|or less|or under|at most|at the most",
     ),
-    ("price_min", r"over|above|more than|at least|min(?:imum)?|from"),
+    ("price_min", r"over|above|more than|at least|min(?:imum)?|from", r"or more|plus|and up"),
 )
 
 
 def _price_word_slot(number: str, message: str) -> str | None:
-    """The price slot the words before `number` in the message name ("under 80" ->
-    price_max, "over 80" -> price_min), or None when they name neither."""
-    for slot, words in _PRICE_WORDS:
-        if re.search(rf"\b(?:{words})\s*\$?\s*{re.escape(number)}(?:\.0+)?\b", message):
+    """The price slot the words around `number` in the message name ("under 80", "$80 max"
+    -> price_max, "over 80" -> price_min), or None when they name neither."""
+    amount = rf"\$?\s*{re.escape(number)}(?:\.0+)?"
+    for slot, before, after in _PRICE_WORDS:
+        if re.search(rf"\b(?:{before})\s*{amount}\b", message):
+            return slot
+        if re.search(rf"{amount}\s*(?:dollars\s*)?(?:{after})\b", message):
             return slot
     return None
 
 
 def _price_said_as_size(value: str, message: str) -> tuple[str, float] | None:
-    """("price_max", 150.0) when the number the LM took for a size follows a price word in
-    the message ("hiking boots under 150"); None otherwise."""
+    """("price_max", 150.0) when the number the LM took for a size has a price word beside
+    it in the message ("hiking boots under 150"); None otherwise."""
     if not re.fullmatch(r"\d+(?:\.\d+)?", value.strip()):
         return None
-    for slot, words in _PRICE_WORDS:
-        if re.search(rf"\b(?:{words})\s*\$?\s*{re.escape(value.strip())}\b", message):
-            return slot, float(value)
-    return None
+    slot = _price_word_slot(value.strip(), message)
+    return (slot, float(value)) if slot else None
+
+
+_SIZE_WORDS = {
+    "xs": r"extra[- ]?small|x-small",
+    "s": "small",
+    "m": "medium",
+    "l": "large",
+    "xl": r"extra[- ]?large|x-large",
+    "xxl": r"2xl|xx-large",
+}
+
+
+def _says_size(size: str, message: str) -> bool:
+    """Whether the message names `size` as a word of its own ("size 10", "a medium")."""
+    said = re.escape(size)
+    if size in _SIZE_WORDS:
+        said += "|" + _SIZE_WORDS[size]
+    return bool(re.search(rf"(?<![\w.])(?:{said})(?![\w.])", message))
 
 
 def _ms(started: float) -> float:
