@@ -50,6 +50,7 @@ from bot.dialogue.products import (
     ProductDesk,
     named_colour,
     search_notes,
+    search_phrase,
     searched_anyway,
 )
 from bot.dialogue.service_answer import PolicyDesk
@@ -291,10 +292,9 @@ class Assistant:
             pass
         elif self._matches_catalog(turn, catalog_match):
             # "something to keep me dry on my bike commute": the parser, trained on named
-            # products, misses requests phrased as a need (and after a search may even call
-            # "a gift for a coffee lover" a greeting); the catalog recognises them.
+            # products, misses requests phrased as a need; the catalog recognises them.
             turn.parse = dataclasses.replace(
-                turn.parse, intent="search_products", slots={"query": text}
+                turn.parse, intent="search_products", slots={"query": search_phrase(text)}
             )
             self._take(turn, self._search(turn, {}))
         elif not confident and intent not in SHOPPING_INTENTS:

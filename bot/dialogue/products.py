@@ -23,6 +23,7 @@ from bot.nlu.parser import Parse
 from bot.nlu.schema import (
     CONVERSATION_INTENTS,
     HANDOFF_INTENTS,
+    MAX_SLOT_CHARS,
     SHOPPING_INTENTS,
     merge_slots,
 )
@@ -79,6 +80,71 @@ def named_colour(message: str, colours: Iterable[str]) -> str | None:
         or re.search(rf"\b{re.escape(colour)}\b{_NOT_AFTER_COLOUR}", text)
     ]
     return named[0] if len(named) == 1 else None
+
+
+_FILLER = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "i'm",
+        "im",
+        "me",
+        "my",
+        "mine",
+        "we",
+        "our",
+        "you",
+        "your",
+        "it",
+        "its",
+        "is",
+        "are",
+        "was",
+        "be",
+        "been",
+        "am",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "with",
+        "and",
+        "or",
+        "but",
+        "so",
+        "that",
+        "this",
+        "these",
+        "those",
+        "just",
+        "really",
+        "very",
+        "like",
+        "some",
+        "any",
+    ]
+)
+
+
+def search_phrase(text: str) -> str:
+    """A need put in words, as a search query short enough to be a slot (MAX_SLOT_CHARS) and
+    so to carry over to "under 200 if possible": the text itself when short, else its words
+    without filler ("my back is killing me from working at the kitchen table ... need a
+    proper chair" -> "back killing working kitchen table ... need proper chair")."""
+    if len(text) <= MAX_SLOT_CHARS:
+        return text
+    words = [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in _FILLER]
+    phrase = ""
+    for word in words:
+        if len(phrase) + len(word) + 1 > MAX_SLOT_CHARS:
+            break
+        phrase = f"{phrase} {word}".strip()
+    return phrase or text[:MAX_SLOT_CHARS]
 
 
 def named_features(text: str, features: Iterable[str]) -> list[str]:

@@ -58,7 +58,8 @@ _WHICH = re.compile(
 )
 _OF_ALL = re.compile(r"\b(?:of|among)\s+(?:these|them|those|all)\b", re.I)
 _SERVICE = re.compile(
-    r"\b(?:broken|broke|damaged|defective|faulty|cracked|leaking|wrong (?:size|item|colou?r|one)"
+    r"\b(?:broken|broke|breaks|damaged|defective|faulty|cracked|leaking|snapped|ripped|torn"
+    r"|dented|crushed|shattered|scratched|(?:fell|came) apart|wrong (?:size|item|colou?r|one)"
     r"|(?:is|are|was|were) missing|missing (?:items?|parts?|package|parcel|from)"
     r"|never (?:arrived|came)|hasn'?t (?:arrived|come)|didn'?t (?:arrive|come)"
     r"|(?:is|was|arrived|running|so) late|late (?:order|package|parcel|delivery)"
@@ -67,6 +68,7 @@ _SERVICE = re.compile(
     r"|^\s*(?:will|would|do|does|can|could) you (?!have|sell|carry|stock|recommend|suggest|show"
     r"|find|get|help me find|look)"
     r"|\b(?:phone number|your number|e-?mail address|contact (?:you|the store)|call you|reach you"
+    r"|can i call|(?:when|what time) (?:can|do|should) i call"
     r"|opening hours|your hours)\b",
     re.I,
 )
