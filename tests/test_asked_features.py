@@ -30,6 +30,14 @@ CATALOG = [
     leggings(2, "stretch, quick-dry"),
     leggings(3, "high-waisted, pockets"),
     leggings(4, "stretch", "Leggings with a deep side pocket for your phone."),
+    Product(
+        id="B1",
+        title="Loomly Studio Leggings Bag – Black",
+        description="A gym bag for your leggings, with pockets.",
+        category="Activewear",
+        price=25.0,
+        attributes={"colour": "black", "type": "gym bag", "features": "pockets"},
+    ),
 ]
 
 
@@ -55,8 +63,10 @@ def test_products_with_the_feature_asked_for_come_first_and_the_reply_counts_the
 
     shown = [item.product.id for item in turn.products]
     assert set(shown[:2]) == {"L3", "L4"}  # listed as a feature, or said in the description
+    assert "B1" not in shown[:2]  # it has pockets, but it is no pair of leggings
     assert turn.features == ["pockets"]
-    assert "The first 2 list pockets." in turn.reply
+    leading = next(n for n, p in enumerate(shown) if p not in ("L3", "L4", "B1"))
+    assert f"The first {leading} list pockets." in turn.reply
 
 
 def test_the_feature_carries_over_to_a_follow_up(assistant, monkeypatch):

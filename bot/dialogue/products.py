@@ -188,9 +188,9 @@ def search_notes(
     """What a search reply says before its lead, from templates (the LM never sees it, so it
     cannot misstate it): the filters dropped to find anything ("I couldn't find any in size
     150, so I left that out."), then those the search ran under ("Showing what I found in
-    blue, under $80.00."), and how many of the products shown have the `features` asked for
-    ("The first 2 list pockets.", "None of these lists pockets."). "" when there is nothing
-    to say."""
+    blue, under $80.00."), and how many of the products shown, counted from the first, have
+    the `features` asked for ("The first 2 list pockets.", "None of these lists pockets.").
+    "" when there is nothing to say."""
     notes = []
     if relaxed:
         dropped = " or ".join(said_filter(name, state.get(name), texts) for name in relaxed)
@@ -201,10 +201,15 @@ def search_notes(
         filters = ", ".join(said_filter(name, state[name], texts) for name in kept)
         notes.append(render(texts["search_filters"], filters=filters))
     if features and products:
-        having = sum(all(has_feature(p, f) for f in features) for p in products)
+        has = [all(has_feature(p, f) for f in features) for p in products]
+        having = next((n for n, yes in enumerate(has) if not yes), len(has))  # the first N
         key = "search_features_" + ("some_one" if having == 1 else "some")
         key = "search_features_all" if having == len(products) else key
-        key = "search_features_none" if not having else key
+        key = (
+            ("search_features_not_all" if any(has) else "search_features_none")
+            if not having
+            else key
+        )
         named = " and ".join(plain_text(f.replace("-", " "), MAX_FILTER_CHARS) for f in features)
         notes.append(render(texts[key], count=having, features=named))
     return " ".join(notes) + " " if notes else ""
@@ -251,8 +256,8 @@ class ProductDesk:
     ) -> Found:
         """Search the catalog with the parse's slots on top of those `carried` from the last
         search ("cheaper", "in blue"), ranked for the shopper; in-stock products only. Of
-        the products that fit, those with every feature asked for ("with pockets": a word,
-        not a filter) come first, in the ranking's order."""
+        the products that fit, those of the best match's kind with every feature asked for
+        ("with pockets": a word, not a filter) come first, in the ranking's order."""
         state = merge_slots(carried, parse.slots)
         asked = f"{message} {state.get('query') or ''}"  # "with pockets" carries over
         features = named_features(asked, self.features)
@@ -292,8 +297,16 @@ class ProductDesk:
             if kind and len(same) >= 2:
                 ranked = same
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
-        if features:
-            ranked.sort(key=lambda item: not all(has_feature(item.product, f) for f in features))
+        if features and ranked:
+            # Those of the best match's kind with the features first ("waterproof hiking
+            # boots": the waterproof hiking boots, not a waterproof winter boot).
+            kind = (ranked[0].product.attributes or {}).get("type")
+            ranked.sort(
+                key=lambda item: (
+                    (item.product.attributes or {}).get("type") != kind
+                    or not all(has_feature(item.product, f) for f in features)
+                )
+            )
         found = Found("search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed)
         found.features = list(features)
         return found
