@@ -428,3 +428,14 @@ def test_a_service_question_without_policy_documents_says_so(say, assistant, mon
     turn = say("how long do I have to return an item?", "check_refund_policy")
     assert turn.route == "policy" and not turn.docs
     assert turn.reply.startswith("I couldn't find that in our store's policies.")
+
+
+def test_asking_what_the_bot_can_do_is_answered_with_what_it_helps_with(say, assistant):
+    for question, read_as in (
+        ("what kind of stuff can you help me with", "place_order"),  # what the adapter reads
+        ("what can you do?", "out_of_scope"),
+    ):
+        turn = say(question, read_as, session=f"about-{read_as}")
+        assert turn.route == "small_talk" and turn.reply == assistant.texts["small_talk"]
+    help_with = say("how can you help me with my return", "check_refund_policy", session="r")
+    assert help_with.route == "policy"

@@ -57,6 +57,7 @@ from bot.dialogue.service_answer import PolicyDesk
 from bot.dialogue.signals import (
     acts_on_order,
     asks_for_person,
+    asks_what_bot_does,
     substantive,
     wants_bot_back,
 )
@@ -207,14 +208,8 @@ class Assistant:
         if session.handed_off:
             parse = Parse("contact_human_agent", {}, 0.0)
             if wants_bot_back(text):  # "no, keep helping me": the shopper takes the bot back
-                turn = Turn(
-                    session_id,
-                    shopper_id,
-                    text,
-                    parse,
-                    "bot_back",
-                    fixed_reply=self.texts["bot_back"],
-                )
+                back = self.texts["bot_back"]
+                turn = Turn(session_id, shopper_id, text, parse, "bot_back", fixed_reply=back)
                 turn.changes.take_back = True
                 return turn
             # A person answers now; the message is logged for them, the bot says nothing.
@@ -264,8 +259,8 @@ class Assistant:
         an order the shopper wants something done to (new or under way), a request for a
         person, a question about the products shown, a question the policies answer, a need
         the catalog recognises, an unsure parse, a search, a service question, small talk.
-        The parser's intent is a hint: the message's own words and its closeness to the
-        policies and the catalog overrule it where it was trained on other phrasing."""
+        The parser's intent is a hint: the words and their closeness to the policies and
+        the catalog overrule it where it was trained on other phrasing."""
         text, intent = turn.message, turn.parse.intent
         confident = turn.parse.confidence >= self.settings.parse_confidence
         order_intent = self.order_desk.request(turn.parse, turn.message, session)
@@ -286,6 +281,8 @@ class Assistant:
             turn.changes.order_context.update(outcome.context)
         elif intent in HANDOFF_INTENTS and asks_for_person(text):
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff"]
+        elif asks_what_bot_does(text):  # "what kind of stuff can you help me with"
+            turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
         elif (found := self._points_at_shown(turn, session)) is not None:
             self._take(turn, found)
         elif self._answers_from_policies(turn, session, catalog_match):

@@ -75,6 +75,20 @@ _SERVICE = re.compile(
 MIN_SUBSTANTIVE_WORDS = 3
 
 
+_ABOUT_BOT = re.compile(
+    r"\bwhat (?:(?:kind|sort)s? of (?:things?|stuff) )?(?:can|do|could) you (?:do|help(?: me)?"
+    r"(?: with)?)\s*(?:for me|here)?\s*[?.!]*$|\bwhat are you(?: for)?\s*[?.!]*$"
+    r"|\bhow can you help(?: me)?\s*[?.!]*$",
+    re.I,
+)
+
+
+def asks_what_bot_does(text: str) -> bool:
+    """Whether the shopper asks what the assistant can do ("what kind of stuff can you help
+    me with", "what can you do?"): small talk, answered with what it helps with."""
+    return bool(_ABOUT_BOT.search(text))
+
+
 def asks_for_person(text: str) -> bool:
     """Whether the words ask for a person ("can I talk to a real person", "agent please").
     "Hello! Is anyone here?" and "how are you doing?" do not."""
