@@ -1,10 +1,10 @@
 """The parser's second opinion: a linear intent classifier over sentence embeddings.
 
-The LM learnt the phrasing of its training sets; a shopper who writes "whats the number to
-call you guys" or "this is going nowhere, get me a real person" gets "out of scope" from
-it. A softmax layer over the catalog embedder's vectors of the same training utterances
+The LM learnt the phrasing of its training sets; a shopper who writes "this is going
+nowhere, get me a real person" or "so can i get the difference back or not" gets "out of
+scope" from it. A softmax layer over the catalog embedder's vectors of the same training utterances
 (the Bitext and CLINC train splits of `finetune.dataset`, the generated shopping turns, the
-service questions in `finetune/data/service_phrasings.jsonl` written the way shoppers type,
+service questions in `finetune/data/service_phrasings*.jsonl` written the way shoppers type,
 and a messy copy of half the support rows and of every written one: lower-cased,
 unpunctuated, one word misspelt) reads meaning rather than wording. `bot.nlu.second_opinion`
 asks it when the LM says out of scope or is unsure.
@@ -45,7 +45,13 @@ from finetune.dataset import (
 MESSY_SHARE = 0.5  # of the support rows get a messy copy too
 # Service questions written the way shoppers type them (casual, terse, indirect, typo'd),
 # for the intents of the shared data; every one gets a messy copy too.
-WRITTEN = Path(__file__).resolve().parent / "data" / "service_phrasings.jsonl"
+WRITTEN_DIR = Path(__file__).resolve().parent / "data"
+
+
+def written_questions() -> list[dict]:
+    """The rows of every `finetune/data/service_phrasings*.jsonl`."""
+    return [row for path in sorted(WRITTEN_DIR.glob("service_phrasings*.jsonl"))
+            for row in read_jsonl(path)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ def training_rows(
         for r in support_train
         if rng.random() < MESSY_SHARE
     ]
-    written = read_jsonl(WRITTEN) if WRITTEN.is_file() else []
+    written = written_questions()
     train += [{"text": r["text"], "intent": r["intent"]} for r in written]
     train += [{"text": messy(r["text"], rng), "intent": r["intent"]} for r in written]
     train += [{"text": r["text"], "intent": r["intent"]} for r in shop_train]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from finetune.dataset import OUT_OF_SCOPE_FILE, SHARED_DATA, SUPPORT_FILE, DatasetSizes, read_jsonl
-from finetune.intent_head import WRITTEN
+from finetune.intent_head import written_questions
 from finetune.shopping_requests import generate_shopping_turns
 from retrieval.demo.catalog import generate_catalog
 
@@ -46,6 +46,6 @@ def test_no_evaluation_turn_is_in_the_shared_data():
 
 
 def test_no_evaluation_turn_is_a_written_training_question():
-    written = {row["text"].lower().strip() for row in read_jsonl(WRITTEN)}
+    written = {row["text"].lower().strip() for row in written_questions()}
     assert len(written) >= 400
     assert said().isdisjoint(written)

@@ -4,10 +4,10 @@ The LM reads wording it was trained on; when it calls a message out of scope, or
 of it, `IntentHead` (a softmax layer trained by `shopbot finetune intent-head` on the
 catalog embedder's vectors of the same training utterances) reads its meaning. Its
 customer-service intent wins when it is at least `Settings.second_opinion` probable:
-"whats the number to call you guys" is a question for customer service, "this is going
-nowhere, get me a real person" a request for one. It never turns a message into a
+"been waiting forever for the money from my return" asks where a refund is, "this is
+going nowhere, get me a real person" asks for a person. It never turns a message into a
 product search, a greeting or "out of scope": the catalog's closeness and the parser decide
-those.
+those. (Phone calls stay hard: the out-of-scope training rows are full of "call mom".)
 
     head = IntentHead.load(settings.intent_head_path, settings.embedding_model)
     head.rank(vector)[:2]      # [("contact_customer_service", 0.91), ("complaint", 0.03)]
