@@ -63,6 +63,19 @@ def test_a_price_bound_is_the_one_the_words_say(parser):
     both = {"price_min": 20.0, "price_max": 50.0}
     assert parser.check_slots(both, "from 20 to 50") == both
     assert parser.check_slots(both, "a budget of 20 to 50") == both  # a range stays a range
+    said_after = parser.check_slots({"price_min": 80.0}, "navy backpack for school, $80 max")
+    assert said_after == {"price_max": 80.0}
+    negated = parser.check_slots({"price_min": 60.0}, "green dress, nothing over $60")
+    assert negated == {"price_max": 60.0}
+    assert parser.check_slots({"price_max": 50.0}, "50 or more") == {"price_min": 50.0}
+
+
+def test_a_size_the_message_does_not_say_is_dropped(parser):
+    parser.vocabulary.values["size"] = {"5", "10", "m"}
+    message = "black carry on suitcase under 150"
+    assert parser.check_slots({"size": "5", "price_max": 150.0}, message) == {"price_max": 150.0}
+    assert parser.check_slots({"size": "m"}, "a medium hoodie") == {"size": "m"}
+    assert parser.check_slots({"size": "10"}, "boots in size 10") == {"size": "10"}
 
 
 def test_parse_text_round_trips_and_junk_is_repaired():

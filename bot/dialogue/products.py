@@ -82,53 +82,11 @@ def named_colour(message: str, colours: Iterable[str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-_FILLER = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "i",
-        "i'm",
-        "im",
-        "me",
-        "my",
-        "mine",
-        "we",
-        "our",
-        "you",
-        "your",
-        "it",
-        "its",
-        "is",
-        "are",
-        "was",
-        "be",
-        "been",
-        "am",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "with",
-        "and",
-        "or",
-        "but",
-        "so",
-        "that",
-        "this",
-        "these",
-        "those",
-        "just",
-        "really",
-        "very",
-        "like",
-        "some",
-        "any",
-    ]
+_FILLER_WORDS = (
+    "a an the i i'm im me my mine we our you your it its is are was be been am to of in on at"
+    " for from with and or but so that this these those just really very like some any"
 )
+_FILLER = frozenset(_FILLER_WORDS.split())  # words a long need loses as a search query
 
 
 def search_phrase(text: str) -> str:
@@ -203,13 +161,12 @@ def search_notes(
     if features and products:
         has = [all(has_feature(p, f) for f in features) for p in products]
         having = next((n for n, yes in enumerate(has) if not yes), len(has))  # the first N
-        key = "search_features_" + ("some_one" if having == 1 else "some")
-        key = "search_features_all" if having == len(products) else key
-        key = (
-            ("search_features_not_all" if any(has) else "search_features_none")
-            if not having
-            else key
-        )
+        if having == len(products):
+            key = "search_features_all"
+        elif having:
+            key = "search_features_some_one" if having == 1 else "search_features_some"
+        else:
+            key = "search_features_not_all" if any(has) else "search_features_none"
         named = " and ".join(plain_text(f.replace("-", " "), MAX_FILTER_CHARS) for f in features)
         notes.append(render(texts[key], count=having, features=named))
     return " ".join(notes) + " " if notes else ""
