@@ -104,6 +104,30 @@ def split_out_of_scope(
     return train + catch_all[cut:], validation
 
 
+def parser_splits(
+    products: Sequence[Any], shared_data: Path, sizes: DatasetSizes, seed: int
+) -> dict[str, tuple[list[dict], list[dict]]]:
+    """(train, validation) rows of the intent parser's three sources: "support" (Bitext,
+    per intent), "out_of_scope" (CLINC, whole topics held out) and "shopping" (generated
+    from `products`, validation phrasings never trained on). Everything that trains a
+    parser (the adapter, the intent head) takes these, so none trains on what it is
+    evaluated on."""
+    from finetune.shopping_requests import generate_shopping_turns
+
+    support = read_jsonl(shared_data / SUPPORT_FILE)
+    out_of_scope = read_jsonl(shared_data / OUT_OF_SCOPE_FILE)
+    return {
+        "support": split_support(support, sizes.validation_share, seed),
+        "out_of_scope": split_out_of_scope(
+            out_of_scope, sizes.held_out_topics, sizes.validation_share, seed
+        ),
+        "shopping": (
+            generate_shopping_turns(products, sizes.shopping_train, seed, "train"),
+            generate_shopping_turns(products, sizes.shopping_validation, seed + 1, "eval"),
+        ),
+    }
+
+
 def parse_example(tokenizer: Any, text: str, intent: str, slots: dict, previous=None) -> dict:
     prompt = render_chat_text(
         tokenizer, "parse_intent", context=context_line(previous), message=text
@@ -124,16 +148,11 @@ def build_dataset(
 ) -> dict[str, Any]:
     """Write the dataset files into out_dir; returns counts and the data hash."""
     from finetune.reply_examples import generate_reply_examples
-    from finetune.shopping_requests import generate_shopping_turns
 
-    support = read_jsonl(shared_data / SUPPORT_FILE)
-    out_of_scope = read_jsonl(shared_data / OUT_OF_SCOPE_FILE)
-    support_train, support_val = split_support(support, sizes.validation_share, seed)
-    oos_train, oos_val = split_out_of_scope(
-        out_of_scope, sizes.held_out_topics, sizes.validation_share, seed
-    )
-    shop_train = generate_shopping_turns(products, sizes.shopping_train, seed, "train")
-    shop_val = generate_shopping_turns(products, sizes.shopping_validation, seed + 1, "eval")
+    splits = parser_splits(products, shared_data, sizes, seed)
+    support_train, support_val = splits["support"]
+    oos_train, oos_val = splits["out_of_scope"]
+    shop_train, shop_val = splits["shopping"]
 
     def parses(rows: Iterable[dict], with_slots: bool) -> list[dict]:
         return [

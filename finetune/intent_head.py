@@ -32,15 +32,7 @@ from typing import Any
 import numpy as np
 
 from bot.nlu.second_opinion import HEAD_CARD, HEAD_FILE
-from finetune.dataset import (
-    OUT_OF_SCOPE_FILE,
-    SHARED_DATA,
-    SUPPORT_FILE,
-    DatasetSizes,
-    read_jsonl,
-    split_out_of_scope,
-    split_support,
-)
+from finetune.dataset import SHARED_DATA, DatasetSizes, parser_splits, read_jsonl
 
 MESSY_SHARE = 0.5  # of the support rows get a messy copy too
 # Service questions written the way shoppers type them (casual, terse, indirect, typo'd),
@@ -85,17 +77,10 @@ def training_rows(
 ) -> tuple[list[dict], list[dict]]:
     """(train, validation) rows of {"text", "intent"}: the splits `finetune build` makes, so
     nothing the adapter is evaluated on is trained on here either."""
-    from finetune.shopping_requests import generate_shopping_turns
-
-    sizes = sizes or DatasetSizes()
-    support = read_jsonl(shared_data / SUPPORT_FILE)
-    out_of_scope = read_jsonl(shared_data / OUT_OF_SCOPE_FILE)
-    support_train, support_val = split_support(support, sizes.validation_share, seed)
-    oos_train, oos_val = split_out_of_scope(
-        out_of_scope, sizes.held_out_topics, sizes.validation_share, seed
-    )
-    shop_train = generate_shopping_turns(products, sizes.shopping_train, seed, "train")
-    shop_val = generate_shopping_turns(products, sizes.shopping_validation, seed + 1, "eval")
+    splits = parser_splits(products, shared_data, sizes or DatasetSizes(), seed)
+    support_train, support_val = splits["support"]
+    oos_train, oos_val = splits["out_of_scope"]
+    shop_train, shop_val = splits["shopping"]
     rng = random.Random(f"{seed}:messy")
     train = [{"text": r["text"], "intent": r["intent"]} for r in support_train + oos_train]
     train += [

@@ -9,6 +9,18 @@ import click
 
 from bot.cli.options import common_options, emit, progress_bar
 
+catalog_option = click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Catalog JSONL/CSV for the shopping requests [default: the demo's].",
+)
+shared_data_option = click.option(
+    "--shared-data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of customer_support_intents / out_of_scope JSONL [../shared/data].",
+)
+
 
 @click.group("finetune")
 def finetune_group() -> None:
@@ -17,17 +29,8 @@ def finetune_group() -> None:
 
 @finetune_group.command("build")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data/sft"))
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(exists=True, path_type=Path),
-    help="Catalog JSONL/CSV for the shopping requests [default: the demo's].",
-)
-@click.option(
-    "--shared-data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of customer_support_intents / out_of_scope JSONL [../shared/data].",
-)
+@catalog_option
+@shared_data_option
 @click.option("--shopping", default=5000, show_default=True, type=click.IntRange(1))
 @click.option("--replies", default=1500, show_default=True, type=click.IntRange(0))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -67,17 +70,8 @@ def finetune_build(
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), help="[the shipped adapter folder]"
 )
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(exists=True, path_type=Path),
-    help="Catalog JSONL/CSV for the shopping requests [default: the demo's].",
-)
-@click.option(
-    "--shared-data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of customer_support_intents / out_of_scope JSONL [../shared/data].",
-)
+@catalog_option
+@shared_data_option
 @common_options
 def finetune_intent_head(settings, as_json: bool, out, catalog_path, shared_data) -> None:
     """Train the parser's second opinion: an intent classifier over sentence embeddings.
