@@ -75,7 +75,8 @@ def test_a_size_the_message_does_not_say_is_dropped(parser):
     message = "black carry on suitcase under 150"
     assert parser.check_slots({"size": "5", "price_max": 150.0}, message) == {"price_max": 150.0}
     assert parser.check_slots({"size": "m"}, "a medium hoodie") == {"size": "m"}
-    assert parser.check_slots({"size": "10"}, "boots in size 10") == {"size": "10"}
+    assert parser.check_slots({"size": "10"}, "boots in size 10.") == {"size": "10"}
+    assert parser.check_slots({"size": "5"}, "boots in size 5.5") == {}
 
 
 def test_parse_text_round_trips_and_junk_is_repaired():

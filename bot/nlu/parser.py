@@ -263,7 +263,7 @@ def _says_size(size: str, message: str) -> bool:
     said = re.escape(size)
     if size in _SIZE_WORDS:
         said += "|" + _SIZE_WORDS[size]
-    return bool(re.search(rf"(?<![\w.])(?:{said})(?![\w.])", message))
+    return bool(re.search(rf"(?<![\w.])(?:{said})(?!\w|\.\w)", message))
 
 
 def _ms(started: float) -> float:
