@@ -32,13 +32,18 @@ CATALOG = [
     leggings(4, "stretch", "Leggings with a deep side pocket for your phone."),
     Product(
         id="B1",
-        title="Loomly Studio Leggings Bag – Black",
+        title="Carryall Gym Bag – Black",
         description="A gym bag for your leggings, with pockets.",
         category="Activewear",
         price=25.0,
         attributes={"colour": "black", "type": "gym bag", "features": "pockets"},
     ),
 ]
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"exploration": 0.0})  # rankings without a random draw
 
 
 @pytest.fixture
