@@ -405,10 +405,11 @@ class Assistant:
                 best = max(item.features.get("semantic", 0.0) for item in turn.products)
                 key = "search_lead" if best >= NEAREST_ONLY else "search_nearest"
                 lead = render(self.texts[key], thing=product_kind(shown))
-            notes = search_notes(turn.state, turn.relaxed, self.texts, turn.features, shown)
-            if turn.route == "search" and turn.products and notes:
-                pieces.append(notes)
-                yield notes
+            if turn.route == "search" and turn.products:
+                notes = search_notes(turn.state, turn.relaxed, self.texts, turn.features, shown)
+                if notes:
+                    pieces.append(notes)
+                    yield notes
             stats: dict[str, Any] = {}
             for piece in self.writer.stream(
                 turn.message,

@@ -264,9 +264,9 @@ class ProductDesk:
                     or not all(has_feature(item.product, f) for f in features)
                 )
             )
-        found = Found("search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed)
-        found.features = list(features)
-        return found
+        return Found(
+            "search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed, features=list(features)
+        )
 
     def pointed_at(
         self,
