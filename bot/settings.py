@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="host:port of a Chroma server (`chroma run`); unset = embedded store in "
         "data_dir/chroma.",
     )
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:port/db: sessions, events, orders and "
+        "the catalog records in PostgreSQL, shared by every worker that names it; unset = "
+        "SQLite files in data_dir.",
+        repr=False,  # it may hold a password
+    )
     collection: str = Field("products", description="Chroma collection for products.")
     policy_collection: str = Field("policies", description="Chroma collection for policies.")
     embedding_model: str = Field(
@@ -225,6 +232,15 @@ class Settings(BaseSettings):
             raise ValueError(f"chroma_url must look like host:port, but got {value!r}")
         return f"{host}:{port}"
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must be a postgresql:// URL")
+        return value
+
     @property
     def chroma_host_port(self) -> tuple[str, int] | None:
         if not self.chroma_url:
@@ -251,17 +267,18 @@ class Settings(BaseSettings):
         return Path(self.intent_head)
 
     # Every file the bot keeps in the data dir (the search's own files are retrieval's).
+    # With a database_url, the stores are tables of that one database instead.
     @property
-    def sessions_path(self) -> Path:
-        return Path(self.data_dir) / "sessions.sqlite"
+    def sessions_path(self) -> Path | str:
+        return self.database_url or Path(self.data_dir) / "sessions.sqlite"
 
     @property
-    def events_path(self) -> Path:
-        return Path(self.data_dir) / "events.sqlite"
+    def events_path(self) -> Path | str:
+        return self.database_url or Path(self.data_dir) / "events.sqlite"
 
     @property
-    def orders_path(self) -> Path:
-        return Path(self.data_dir) / "orders.sqlite"
+    def orders_path(self) -> Path | str:
+        return self.database_url or Path(self.data_dir) / "orders.sqlite"
 
     @property
     def scorer_dir(self) -> Path:

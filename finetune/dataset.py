@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import re
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 from bot.nlu.parser import context_line
 from bot.nlu.schema import EMAIL, clean_slots, format_parse
 from bot.prompts import render_chat_text
+from retrieval.database import is_database_url, open_database
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SUPPORT_FILE = "customer_support_intents.dev.jsonl"
@@ -191,28 +193,45 @@ def build_dataset(
     }
 
 
-def logged_turns(sessions: Path, events: Path) -> list[dict[str, Any]]:
+def logged_turns(sessions: Path | str, events: Path | str) -> list[dict[str, Any]]:
     """What the conversation log teaches, as parse rows (text, intent, slots): the turns an
     operator reviewed (`bot.stores.reviews`: a good one as parsed, a wrong one with the
     intent it should have had), and the search turns whose shown products the shopper then
-    liked, clicked or bought (unless reviewed wrong). None without a log yet."""
-    import sqlite3
-
-    if not sessions.is_file():
-        return []
-    db = sqlite3.connect(f"file:{sessions}?mode=ro", uri=True)
-    try:
+    liked, clicked or bought (unless reviewed wrong). None without a log yet. `sessions` and
+    `events` are the SQLite files, or one PostgreSQL URL for both."""
+    shown = "strpos(t.shown, '\"' || e.product_id || '\"')"
+    if is_database_url(sessions):
+        db: Any = open_database(sessions)
+        tables = {
+            row[0]
+            for row in db.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+        }
+        events_table = "events" if "events" in tables else None
+    else:
+        sessions, events = Path(sessions), Path(events)
+        if not sessions.is_file():
+            return []
+        db = sqlite3.connect(f"file:{sessions}?mode=ro", uri=True)
+        shown = shown.replace("strpos", "instr")
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        rows: dict[str, dict[str, Any]] = {}
+        events_table = None
         if events.is_file():
             db.execute("ATTACH DATABASE ? AS ev", (f"file:{events}?mode=ro",))
+            events_table = "ev.events"
+    try:
+        if "turns" not in tables:
+            return []
+        rows: dict[str, dict[str, Any]] = {}
+        if events_table:
             wrong = "SELECT turn_id FROM reviews WHERE verdict = 'wrong'"
             liked = db.execute(
-                "SELECT DISTINCT t.message, t.intent, t.slots FROM turns t JOIN ev.events e"
+                f"SELECT DISTINCT t.message, t.intent, t.slots FROM turns t JOIN {events_table} e"
                 " ON e.session_id = t.session_id AND e.ts >= t.ts"
                 " AND e.type IN ('like', 'click', 'add_to_cart', 'purchase')"
-                " AND instr(t.shown, '\"' || e.product_id || '\"') > 0"
-                " WHERE t.route = 'search'"
+                f" AND {shown} > 0 WHERE t.route = 'search'"
                 + (f" AND t.rid NOT IN ({wrong})" if "reviews" in tables else "")
             ).fetchall()
             for message, intent, slots in liked:
@@ -226,7 +245,7 @@ def logged_turns(sessions: Path, events: Path) -> list[dict[str, Any]]:
                 intent = parsed if verdict == "good" else right
                 kept = _slots(slots) if intent == parsed else {}
                 rows[message] = {"text": message, "intent": intent, "slots": kept}
-    except sqlite3.Error:
+    except sqlite3.Error:  # not a log this version can read
         return []
     finally:
         db.close()

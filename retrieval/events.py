@@ -1,4 +1,5 @@
-"""Shopper feedback events (impressions, clicks, likes, purchases) in one SQLite file.
+"""Shopper feedback events (impressions, clicks, likes, purchases) in one SQLite file, or in
+a PostgreSQL database that every server worker shares (`database_url`).
 
 Events feed the recommendation scorer three ways: per-product counts for Beta posteriors
 (`product_stats`), a shopper's recent history for their profile (`interactions`), and labelled
@@ -11,14 +12,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retrieval.database import POSTGRESQL, SQLITE, open_database
 from retrieval.errors import RetrievalError
 from retrieval.experiments import ARM_NAME
 
@@ -43,6 +43,29 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _POSITIVE_SQL = ", ".join(f"'{t}'" for t in POSITIVE)
 # Who an event belongs to: the shopper when known, else the anonymous session.
 _ACTOR_SQL = "COALESCE('u:' || shopper_id, 's:' || session_id)"
+# Where the two databases' SQL differs: the larger and smaller of two values, a UTC day
+# ("2026-12-01") of a time in seconds, "product_id is one of the ids in :ids", and the
+# null-to-value function the events_identity index is written with (so the repeat check
+# can search that index).
+_DIALECT_SQL = {
+    SQLITE: {
+        "greatest": "MAX",
+        "least": "MIN",
+        "day": "date(ts, 'unixepoch')",
+        "in_ids": "product_id IN (SELECT value FROM json_each(:ids))",
+        "ifnull": "IFNULL",
+    },
+    POSTGRESQL: {
+        "greatest": "GREATEST",
+        "least": "LEAST",
+        "day": "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        "in_ids": "product_id = ANY(:ids)",
+        "ifnull": "COALESCE",
+    },
+}
+# Taken by a worker writing events to PostgreSQL, so that the repeat check of one worker
+# sees what another is writing (a PostgreSQL advisory lock key).
+_WRITE_LOCK = 0x5B0B_0002
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -151,24 +174,26 @@ class EventStore:
     """
 
     def __init__(
-        self, path: Path, known_products: Callable[[Sequence[str]], set[str]] | None = None
+        self,
+        path: Path | str,
+        known_products: Callable[[Sequence[str]], set[str]] | None = None,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        """`path` is a SQLite file, or a `postgresql://` URL for a database shared by every
+        worker."""
         self._known_products = known_products
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._lock = threading.RLock()
+        # Feedback cannot be re-created like an ingest can: sync every commit to disk.
+        self._db = open_database(path, synchronous="FULL")
+        self._lock = self._db.lock
+        self._sql = _DIALECT_SQL[self._db.dialect]
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # Feedback cannot be re-created like an ingest can: sync every commit to disk.
-            self._db.execute("PRAGMA synchronous=FULL")
-            # delete_shopper is an erasure request: overwrite the freed pages too.
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
-            if "arm" not in columns:  # a store made before ranking experiments
-                self._db.execute("ALTER TABLE events ADD COLUMN arm TEXT")
-            self._db.commit()
+            self._db.migrate("events", [SCHEMA])
+            if self._db.dialect == SQLITE:
+                # delete_shopper is an erasure request: overwrite the freed pages too.
+                self._db.execute("PRAGMA secure_delete=ON")
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+                if "arm" not in columns:  # a file made before ranking experiments
+                    self._db.execute("ALTER TABLE events ADD COLUMN arm TEXT")
+                    self._db.commit()
 
     def close(self) -> None:
         with self._lock:
@@ -217,7 +242,9 @@ class EventStore:
 
     def _insert(self, rows: list[tuple]) -> RecordReport:
         report = RecordReport()
-        with self._lock, self._db:
+        with self._db:
+            if self._db.dialect == POSTGRESQL:  # held until the transaction ends
+                self._db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
             for row in rows:
                 if self._repeated(row):
                     report.duplicates += 1
@@ -238,10 +265,11 @@ class EventStore:
         event_id, kind, product_id, session_id, shopper_id, ts = row[:6]
         if event_id is not None or kind == "impression":
             return False
+        ifnull = self._sql["ifnull"]
         return (
             self._db.execute(
                 "SELECT 1 FROM events WHERE event_id IS NULL AND type = ? AND product_id = ?"
-                " AND session_id = ? AND IFNULL(shopper_id, '') = IFNULL(?, '')"
+                f" AND session_id = ? AND {ifnull}(shopper_id, '') = {ifnull}(?, '')"
                 " AND ts BETWEEN ? AND ? LIMIT 1",
                 (kind, product_id, session_id, shopper_id, ts - REPEAT_WINDOW_S,
                  ts + REPEAT_WINDOW_S),
@@ -288,7 +316,7 @@ class EventStore:
         """`counts` for each UTC day between `start` and `end` ("2026-12-01": {type: n})."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT date(ts, 'unixepoch'), type, count(*) FROM events"
+                f"SELECT {self._sql['day']}, type, count(*) FROM events"
                 " WHERE ts >= ? AND ts < ? GROUP BY 1, 2",
                 (start, end),
             ).fetchall()
@@ -319,8 +347,8 @@ class EventStore:
                 signed_in = self._db.execute(
                     "DELETE FROM events WHERE shopper_id = ?", (shopper_id,)
                 ).rowcount
-            # Old copies of the pages live on in the WAL until a checkpoint.
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._db.dialect == SQLITE:  # old copies of the pages live on in the WAL
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return owned + anonymous + signed_in
 
     # -- reading -------------------------------------------------------------------------
@@ -336,19 +364,23 @@ class EventStore:
         product was shown. The pair is then scaled down to at most MAX_SHOPPER_IMPRESSIONS.
         So 10,000 dislikes from one shopper are one impression without a positive.
         """
+        greatest, least = self._sql["greatest"], self._sql["least"]
         sql = (
-            "WITH per_actor AS ("
-            " SELECT product_id, MAX(type = 'impression') AS shown, MAX(type = 'dislike') AS neg,"
+            "WITH per_actor AS (SELECT product_id,"
+            " MAX(CASE WHEN type = 'impression' THEN 1 ELSE 0 END) AS shown,"
+            " MAX(CASE WHEN type = 'dislike' THEN 1 ELSE 0 END) AS neg,"
             f" COUNT(DISTINCT CASE WHEN type IN ({_POSITIVE_SQL}) THEN type END) AS pos"
             f" FROM events {{where}} GROUP BY product_id, {_ACTOR_SQL}"
-            "), trials AS (SELECT product_id, pos, MAX(shown, pos + neg) AS n FROM per_actor)"
-            " SELECT product_id, SUM(MIN(n, :cap)), SUM(pos * MIN(n, :cap) * 1.0 / n)"
+            f"), trials AS (SELECT product_id, pos, {greatest}(shown, pos + neg) AS n"
+            " FROM per_actor)"
+            f" SELECT product_id, SUM({least}(n, :cap)), SUM(pos * {least}(n, :cap) * 1.0 / n)"
             " FROM trials GROUP BY product_id"
         )
         where, params = "", {"cap": MAX_SHOPPER_IMPRESSIONS}
         if product_ids is not None:
-            where = "WHERE product_id IN (SELECT value FROM json_each(:ids))"
-            params["ids"] = json.dumps(list(product_ids))
+            where = f"WHERE {self._sql['in_ids']}"
+            ids = list(product_ids)
+            params["ids"] = ids if self._db.dialect == POSTGRESQL else json.dumps(ids)
         with self._lock:
             rows = self._db.execute(sql.format(where=where), params).fetchall()
         return {pid: (float(shown), float(positives)) for pid, shown, positives in rows}
@@ -379,7 +411,7 @@ class EventStore:
         sql = (
             "SELECT product_id, features FROM events WHERE session_id = ? AND type = 'impression'"
             " AND features IS NOT NULL AND ts = (SELECT MAX(ts) FROM events WHERE session_id = ?"
-            " AND type = 'impression' AND features IS NOT NULL) ORDER BY position, rid"
+            " AND type = 'impression' AND features IS NOT NULL) ORDER BY position NULLS FIRST, rid"
         )
         with self._lock:
             rows = self._db.execute(sql, (session_id, session_id)).fetchall()

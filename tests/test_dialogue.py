@@ -9,7 +9,6 @@ sessions and the reply are the real ones. The integration test talks to the ship
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -213,7 +212,7 @@ def test_asking_for_a_person_hands_over_and_the_bot_goes_quiet(say, assistant):
 def test_handoff_survives_a_restart(say, assistant, settings, shop, tiny_lm, monkeypatch):
     say("get me a person", "contact_human_agent")
     assistant.close()
-    store = SessionStore(Path(settings.data_dir) / "sessions.sqlite")
+    store = SessionStore(settings.sessions_path)
     assert store.state("s1").handed_off
     store.close()
     reopened = Assistant.open(settings, shop, lm=tiny_lm)
@@ -225,7 +224,7 @@ def test_handoff_survives_a_restart(say, assistant, settings, shop, tiny_lm, mon
         assert not reopened.sessions.state("s1").handed_off
     finally:
         reopened.close()
-    assistant.sessions = SessionStore(Path(settings.data_dir) / "sessions.sqlite")
+    assistant.sessions = SessionStore(settings.sessions_path)
 
 
 def test_repeated_failures_hand_over(say, assistant, settings):

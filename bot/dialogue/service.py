@@ -15,6 +15,8 @@ the end and is saved even when its client disconnects, so no message is lost.
 The turns of one session run one at a time, in the order their messages came, whatever
 channel each came by: a second message waits until the first turn is saved, so it starts
 from that turn's slots, shown products and order context. Other sessions run meanwhile.
+Workers sharing a PostgreSQL database also wait for each other's turns of the session
+(`bot.stores.session_locks`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import threading
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue.reply import Reply
 from bot.settings import Settings
 from bot.shop import Shop
+from bot.stores.session_locks import session_locks
 from bot.stores.sessions import OPEN_OWNER, SessionStore
 
 log = logging.getLogger("shopbot.chat")
@@ -62,6 +66,7 @@ class ChatService:
         self._sessions: SessionStore | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._held: dict[str, deque[_Job]] = {}  # sessions with a turn running: the next ones
+        self._session_locks = session_locks(settings.database_url)  # other workers' turns
         self._lock = threading.Lock()
         self._opening = threading.Lock()
 
@@ -85,8 +90,9 @@ class ChatService:
         """Run a turn, then the next ones of its session that came meanwhile, in order."""
         while job is not None:
             try:
-                for event in job.steps:
-                    job.out.put(event)
+                with self._session_locks.hold(job.session) if job.session else nullcontext():
+                    for event in job.steps:
+                        job.out.put(event)
             except BaseException as exc:  # handed to the caller, raised there
                 job.out.put(exc)
             finally:
@@ -209,3 +215,4 @@ class ChatService:
             self._assistant.close()
         if self._sessions is not None:
             self._sessions.close()
+        self._session_locks.close()

@@ -1,5 +1,5 @@
-"""The demo store's orders in SQLite (WAL): look one up, cancel it, change where it ships,
-ask for a refund.
+"""The demo store's orders in SQLite (WAL) or PostgreSQL (`database_url`): look one up,
+cancel it, change where it ships, ask for a refund.
 
 Every operation is one conditional UPDATE, so two requests racing on the same order cannot
 both win (a cancel and a shipment, say). Operations return an `OrderResult` whose `outcome`
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ShopbotError
-from bot.stores.sqlite import open_database
+from retrieval.database import open_database
 
 STATUSES = ("processing", "shipped", "delivered", "cancelled")
 REFUND_STATUSES = ("none", "requested", "refunded")
@@ -146,15 +145,15 @@ def find_order_number(text: str) -> str | None:
 
 
 class OrderStore:
-    """Orders in one SQLite file; safe to share between threads."""
+    """Orders in one SQLite file or PostgreSQL database; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = open_database(path, SCHEMA)
-        self._lock = threading.RLock()
+    def __init__(self, path: Path | str) -> None:
+        self._db = open_database(path)
+        self._db.migrate("orders", [SCHEMA])
+        self._lock = self._db.lock
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def count(self) -> int:
         with self._lock:
@@ -163,10 +162,11 @@ class OrderStore:
     def add(self, orders: Iterable[Order]) -> int:
         """Insert or replace orders; returns how many were written."""
         rows = [_row(order) for order in orders]
-        with self._lock:
+        with self._db:
             self._db.executemany(
-                f"INSERT OR REPLACE INTO orders ({', '.join(COLUMNS)})"
-                f" VALUES ({', '.join('?' for _ in COLUMNS)})",
+                f"INSERT INTO orders ({', '.join(COLUMNS)})"
+                f" VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
+                + ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[1:]),
                 rows,
             )
             self._db.commit()

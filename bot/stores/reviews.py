@@ -13,13 +13,11 @@ removes the verdicts on their turns with them.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bot.stores.sessions import SCHEMA
-from bot.stores.sqlite import open_database
+from bot.stores.sessions import JSON_SQL, open_sessions_database
 
 VERDICTS = ("good", "wrong")
 MAX_RESULTS = 200
@@ -30,13 +28,12 @@ class InvalidReview(ValueError):
 
 
 class TurnReviews:
-    def __init__(self, path: Path) -> None:
-        self._db = open_database(path, SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, path: Path | str) -> None:
+        self._db = open_sessions_database(path)
+        self._lock = self._db.lock
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def search(
         self,
@@ -72,9 +69,10 @@ class TurnReviews:
         if end is not None:
             where.append("t.ts < ?")
             values.append(end)
+        shown = JSON_SQL[self._db.dialect][0].format("t.shown")
         query = (
             "SELECT t.rid, t.session_id, t.ts, t.message, t.intent, t.slots, t.route, t.reply,"
-            " t.cited, t.removed, json_array_length(t.shown), r.verdict, r.intent, r.reviewer"
+            f" t.cited, t.removed, {shown}, r.verdict, r.intent, r.reviewer"
             " FROM turns t LEFT JOIN reviews r ON r.turn_id = t.rid"
             f" WHERE {' AND '.join(where)} ORDER BY t.rid DESC LIMIT ?"
         )
@@ -117,8 +115,10 @@ class TurnReviews:
             if found is None:
                 return False
             self._db.execute(
-                "INSERT OR REPLACE INTO reviews (turn_id, verdict, intent, reviewer, ts)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO reviews (turn_id, verdict, intent, reviewer, ts)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (turn_id) DO UPDATE SET"
+                " verdict = excluded.verdict, intent = excluded.intent,"
+                " reviewer = excluded.reviewer, ts = excluded.ts",
                 (turn_id, verdict, intent if verdict == "wrong" else None, reviewer, time.time()),
             )
         return True

@@ -1,4 +1,5 @@
-"""Conversations: every chat turn, and the state the next turn starts from, in SQLite (WAL).
+"""Conversations: every chat turn, and the state the next turn starts from, in SQLite (WAL)
+or, for several workers, PostgreSQL (`database_url`).
 
 A session's product context is its last product turn: the intent, the merged slots and the
 products shown, so "cheaper", "in blue" and "the second one" resolve against what the
@@ -18,7 +19,6 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +27,7 @@ from typing import Any
 
 from bot.errors import ShopbotError
 from bot.settings import MAX_MESSAGE_CHARS
-from bot.stores.sqlite import open_database
+from retrieval.database import POSTGRESQL, Database, open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -75,6 +75,11 @@ TURN_COLUMNS = {
     "author": "TEXT",
     "cited": "TEXT NOT NULL DEFAULT '[]'",
     "removed": "TEXT NOT NULL DEFAULT '[]'",
+}
+# The SQL that differs: a JSON array's length, and a text field of a JSON object.
+JSON_SQL = {
+    "sqlite": ("json_array_length({0})", "json_extract({0}, '$.{1}')"),
+    POSTGRESQL: ("json_array_length({0}::json)", "({0}::json ->> '{1}')"),
 }
 # Sessions made before owners were recorded: help-desk ones belong to the help desk, the
 # rest to nobody (any caller gets "no session"), since nothing says whose they were.
@@ -157,25 +162,35 @@ def new_session_id(prefix: str = "s-") -> str:
     return prefix + secrets.token_urlsafe(18)
 
 
+def open_sessions_database(target: Path | str) -> Database:
+    """The sessions' database (a SQLite file or a PostgreSQL URL), its schema up to date."""
+    db = open_database(target)
+    db.migrate("sessions", [SCHEMA])
+    if db.dialect == POSTGRESQL:
+        return db
+    db.execute("PRAGMA secure_delete=ON")  # an erased shopper's turns are overwritten
+    # Files made before the schema was versioned may lack later columns.
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+    if "owner" not in columns:
+        for statement in MIGRATIONS:
+            db.execute(statement)
+        db.commit()
+    present = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+    for name, kind in TURN_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE turns ADD COLUMN {name} {kind}")
+    db.commit()
+    return db
+
+
 class SessionStore:
-    def __init__(self, path: Path) -> None:
-        self._db = open_database(path, SCHEMA)
-        self._db.execute("PRAGMA secure_delete=ON")  # an erased shopper's turns are overwritten
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
-        if "owner" not in columns:
-            for statement in MIGRATIONS:
-                self._db.execute(statement)
-            self._db.commit()
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
-        for name, kind in TURN_COLUMNS.items():
-            if name not in present:
-                self._db.execute(f"ALTER TABLE turns ADD COLUMN {name} {kind}")
-        self._db.commit()
-        self._lock = threading.RLock()
+    def __init__(self, path: Path | str) -> None:
+        self._db = open_sessions_database(path)
+        self._lock = self._db.lock
+        self._json_length, self._json_text = JSON_SQL[self._db.dialect]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def state(self, session_id: str) -> SessionState:
         with self._lock:
@@ -223,8 +238,8 @@ class SessionStore:
             if row is None:  # a new session: its caller (and shopper) own it from now on
                 with self._db:
                     self._db.execute(
-                        "INSERT OR IGNORE INTO sessions (session_id, created, owner, shopper_id)"
-                        " VALUES (?, ?, ?, ?)",
+                        "INSERT INTO sessions (session_id, created, owner, shopper_id)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         (session_id, time.time(), owner, shopper_id),
                     )
             elif shopper_id and row[1] is None and hmac.compare_digest(row[0] or "", owner):
@@ -315,8 +330,9 @@ class SessionStore:
         handoff turn its reason."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT session_id, ts, message, intent, route, json_array_length(shown),"
-                " json_extract(state, '$.handoff_reason')"
+                "SELECT session_id, ts, message, intent, route,"
+                f" {self._json_length.format('shown')},"
+                f" {self._json_text.format('state', 'handoff_reason')}"
                 " FROM turns WHERE ts >= ? AND ts < ? AND route != 'agent' ORDER BY rid",
                 (start, end),
             ).fetchall()
@@ -436,5 +452,6 @@ class SessionStore:
                         "DELETE FROM turns WHERE session_id = ?", (session_id,)
                     ).rowcount
                     self._db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old pages live on in the WAL
+            if self._db.dialect != POSTGRESQL:  # old pages live on in the WAL
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return removed, sessions
