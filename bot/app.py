@@ -10,6 +10,7 @@ the generated demo catalog is ingested, so a fresh install has something to show
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from bot.channels.access import is_loopback
@@ -60,14 +61,65 @@ def server_config(app: Any, **options: Any):
     return uvicorn.Config(app, proxy_headers=False, **options)
 
 
-def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+# How `shopbot serve --workers N` hands its settings to the worker processes it starts.
+WORKER_SETTINGS = "SHOPBOT_WORKER_SETTINGS"
+
+
+def run_server(
+    settings: Settings, host: str = "127.0.0.1", port: int = 7860, workers: int = 1
+) -> None:
+    """Serve the app with uvicorn; with `workers` > 1, that many processes on one port,
+    which share the store through `database_url` and `chroma_url`."""
     import uvicorn
 
     from bot.redact import redact_logs
 
     check_exposure(settings, host)
     log.info("shopbot on http://%s:%s (data in %s)", host, port, settings.data_dir)
+    if workers > 1:
+        check_shared(settings, workers)
+        prepare_shared_store(settings)
+        os.environ[WORKER_SETTINGS] = settings.model_dump_json()
+        uvicorn.run(
+            "bot.app:worker_app", factory=True, host=host, port=port, workers=workers,
+            proxy_headers=False, log_level="info",
+        )  # fmt: skip
+        return
     config = server_config(create_app(settings), host=host, port=port, log_level="info")
     server = uvicorn.Server(config)  # the config sets up uvicorn's loggers; then redact them
     redact_logs(*(logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")))
     server.run()
+
+
+def check_shared(settings: Settings, workers: int) -> None:
+    """Several workers act as one bot only on shared stores: refuse without them."""
+    missing = [name for name in ("database_url", "chroma_url") if not getattr(settings, name)]
+    if missing:
+        raise ConfigError(
+            f"--workers {workers} needs shared stores, so that every worker sees the same "
+            f"conversations and catalog: set {' and '.join(n.upper() for n in missing)} "
+            "(SHOPBOT_DATABASE_URL=postgresql://..., SHOPBOT_CHROMA_URL=host:port; see "
+            "docs/deploy.md)"
+        )
+
+
+def prepare_shared_store(settings: Settings) -> None:
+    """What the first start does once, before the workers start together: the demo catalog
+    of an empty store, and the default LM's conversion (each worker would redo both)."""
+    shop = Shop(settings)
+    try:
+        shop.ensure_demo_catalog()
+    finally:
+        shop.close()
+    if not settings.lm_url:
+        from bot.lm.loading import resolve_model
+
+        resolve_model(settings.lm_model, settings.data_dir)
+
+
+def worker_app() -> Any:
+    """The app of one worker process of `shopbot serve --workers N` (uvicorn's factory)."""
+    from bot.redact import redact_logs
+
+    redact_logs(*(logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")))
+    return create_app(Settings.model_validate_json(os.environ[WORKER_SETTINGS]))

@@ -19,7 +19,7 @@ from retrieval.experiments import ranking_arm
 from retrieval.filters import ProductFilters
 from retrieval.index import CatalogIndex
 from retrieval.ingest import IngestReport
-from retrieval.learning import WeightStore, pairwise_step
+from retrieval.learning import open_weight_store, pairwise_step
 from retrieval.policies import PolicyDoc
 from retrieval.policy_index import PolicyHit
 from retrieval.policy_passages import Passage, best_passages
@@ -28,6 +28,12 @@ from retrieval.ranking import RankedProduct, RankRequest, checked_weights
 from retrieval.search import ProductHit
 
 log = logging.getLogger("shopbot.shop")
+
+# With a shared database, how often a worker re-reads what other workers' feedback taught
+# the click rates, and how many event rows back it looks each time (a row committed late
+# may have a lower number than one already read).
+SHARED_LEARNING_S = 10.0
+LOOKBACK_ROWS = 1000
 
 
 class Shop:
@@ -39,11 +45,14 @@ class Shop:
         self._events: EventStore | None = None
         self._orders: OrderStore | None = None
         self._lock = threading.Lock()
-        self.weight_store = WeightStore(settings.scorer_dir)
+        self.weight_store = open_weight_store(settings.scorer_dir, settings.database_url)
         self._weights_version = 0
+        self._events_read = 0  # the newest event row the click rates have learnt from
+        self._events_read_at = time.monotonic()
 
     def refresh_weights(self) -> None:
-        """Use the newest trained weights, if `shopbot scorer train` saved a new version."""
+        """Use the newest trained weights, if `shopbot scorer train` saved a new version;
+        with a shared database, learn from other workers' feedback too."""
         version = self.weight_store.latest_version()
         if version != self._weights_version:
             trained = self.weight_store.latest()
@@ -51,6 +60,20 @@ class Shop:
                 self.catalog.scorer.weights = checked_weights(trained.weights)
                 log.info("scorer weights version %s loaded", trained.version)
             self._weights_version = version
+        if self.settings.database_url:
+            self._learn_from_other_workers()
+
+    def _learn_from_other_workers(self) -> None:
+        """Every SHARED_LEARNING_S, re-read the click rates of the products with new events."""
+        if time.monotonic() - self._events_read_at < SHARED_LEARNING_S:
+            return
+        events = self.events
+        self._events_read_at = time.monotonic()
+        newest = events.newest_row()
+        changed = events.products_since(max(0, self._events_read - LOOKBACK_ROWS))
+        if changed:
+            self.catalog.scorer.posteriors.load(events.product_stats(changed), replace=False)
+        self._events_read = newest
 
     def recommend(
         self,
@@ -167,6 +190,7 @@ class Shop:
                     self.settings.events_path,
                     known_products=lambda ids: set(catalog.records.hashes(list(ids))),
                 )
+                self._events_read = self._events.newest_row()
                 catalog.scorer.posteriors.load(self._events.product_stats())
             return self._events
 

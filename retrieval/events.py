@@ -353,6 +353,20 @@ class EventStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    def newest_row(self) -> int:
+        """The row number of the newest event (0 when there is none)."""
+        with self._lock:
+            return self._db.execute("SELECT max(rid) FROM events").fetchone()[0] or 0
+
+    def products_since(self, row: int) -> list[str]:
+        """The products with events stored after row number `row`: what a worker re-reads
+        to learn from the feedback other workers stored."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT product_id FROM events WHERE rid > ?", (row,)
+            ).fetchall()
+        return [pid for (pid,) in rows]
+
     def product_stats(
         self, product_ids: Sequence[str] | None = None
     ) -> dict[str, tuple[float, float]]:

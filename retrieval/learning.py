@@ -4,8 +4,9 @@ Every impression the bot logs carries the scorer's features; a click, like, add-
 purchase that follows makes it a positive example (`EventStore.training_rows`). A logistic
 regression over those features, fitted offline by `shopbot scorer train`, becomes the new
 weights. The newest examples are held out: a version records how well it ranks them (AUC)
-next to the weights it replaces, and is saved as `weights-NNNN.json`. A running server picks
-up a new version on its next request, without a restart. Between trainings each click (or
+next to the weights it replaces, and is saved as `weights-NNNN.json` (or, with a shared
+database, as a row every worker reads). A running server picks up a new version on its next
+request, without a restart. Between trainings each click (or
 dislike) nudges the weights in memory: `pairwise_step`.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.database import open_database
 from retrieval.ranking import FEATURES, checked_weights
 
 MIN_EXAMPLES = 50
@@ -174,3 +176,48 @@ class WeightStore:
         partial.write_text(json.dumps(asdict(trained), indent=2), encoding="utf-8")
         os.replace(partial, target)  # readers never see half a file
         return trained
+
+
+class SharedWeightStore:
+    """Versioned weights as rows of the database every worker shares (`database_url`), so
+    a version trained anywhere reaches them all; the same calls as `WeightStore`."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS scorer_weights"
+        " (version INTEGER PRIMARY KEY, data TEXT NOT NULL)"
+    )
+
+    def __init__(self, url: str) -> None:
+        self._db = open_database(url)
+        self._db.migrate("scorer_weights", [self.SCHEMA])
+
+    def latest(self) -> TrainedWeights | None:
+        row = self._db.execute(
+            "SELECT data FROM scorer_weights ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        return TrainedWeights(**json.loads(row[0])) if row else None
+
+    def latest_version(self) -> int:
+        return self._db.execute("SELECT max(version) FROM scorer_weights").fetchone()[0] or 0
+
+    def save(
+        self, weights: Mapping[str, float], metrics: Mapping[str, float], examples: int
+    ) -> TrainedWeights:
+        with self._db:
+            version = self.latest_version() + 1
+            trained = TrainedWeights(version, dict(weights), time.time(), examples, dict(metrics))
+            self._db.execute(
+                "INSERT INTO scorer_weights (version, data) VALUES (?, ?)",
+                (version, json.dumps(asdict(trained))),
+            )
+        return trained
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_weight_store(
+    folder: Path, database_url: str | None = None
+) -> WeightStore | SharedWeightStore:
+    """The trained weights: the shared database's when there is one, else `folder`'s files."""
+    return SharedWeightStore(database_url) if database_url else WeightStore(folder)

@@ -18,7 +18,9 @@ Three kinds of caller, each an owner of the sessions it makes (see docs/security
 
 Every caller has a token bucket: `rate_limit_per_minute` calls a minute, per key, per
 visitor, or per client address for open callers and for new visitor credentials. Idle
-buckets are forgotten, so the table stays small whatever the traffic.
+buckets are forgotten, so the table stays small whatever the traffic. With a shared
+database the buckets live there (`bot.stores.rate_buckets`): the limit is the store's, not
+each worker's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Annotated, Literal
 from fastapi import Header, Request
 
 from bot.settings import Settings
+from bot.stores.rate_buckets import RateBuckets
 from bot.stores.sessions import OPEN_OWNER
 
 Scope = Literal["chat", "admin"]
@@ -69,12 +72,16 @@ class _Bucket:
 
 class RateLimiter:
     """A token bucket per caller: `per_minute` calls a minute, bursts up to that. A bucket
-    idle long enough to be full again is dropped: it would behave exactly like a new one."""
+    idle long enough to be full again is dropped: it would behave exactly like a new one.
+    With `shared` buckets (a database every worker uses), the limit holds across workers."""
 
-    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+    def __init__(
+        self, per_minute: int, clock=time.monotonic, shared: RateBuckets | None = None
+    ) -> None:
         if per_minute < 1:
             raise ValueError(f"per_minute must be >= 1, but got {per_minute}")
         self.per_minute = per_minute
+        self.shared = shared
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
@@ -85,6 +92,11 @@ class RateLimiter:
 
     def take(self, caller: str) -> None:
         """Spend one call of `caller`'s; raises AccessDenied (429) when none is left."""
+        if self.shared is not None:
+            wait = self.shared.take(caller, self.per_minute)
+            if wait is not None:
+                raise self._refusal(wait)
+            return
         now = self._clock()
         rate = self.per_minute / 60.0
         with self._lock:
@@ -96,14 +108,15 @@ class RateLimiter:
             bucket.tokens = min(self.per_minute, bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
             if bucket.tokens < 1.0:
-                wait = (1.0 - bucket.tokens) / rate
-                raise AccessDenied(
-                    429,
-                    f"rate limit of {self.per_minute} requests a minute reached; "
-                    f"retry in {wait:.0f} s",
-                    retry_after=wait,
-                )
+                raise self._refusal((1.0 - bucket.tokens) / rate)
             bucket.tokens -= 1.0
+
+    def _refusal(self, wait: float) -> AccessDenied:
+        return AccessDenied(
+            429,
+            f"rate limit of {self.per_minute} requests a minute reached; retry in {wait:.0f} s",
+            retry_after=wait,
+        )
 
     def _prune(self, now: float, rate: float) -> None:
         full = [
@@ -167,7 +180,8 @@ class Access:
     def __init__(self, settings: Settings, sign_ins: OperatorSignIns | None = None) -> None:
         self.chat_keys = list(settings.chat_keys)
         self.admin_keys = list(settings.admin_keys)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        shared = RateBuckets(settings.database_url) if settings.database_url else None
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, shared=shared)
         self.sign_ins = sign_ins
 
     @property

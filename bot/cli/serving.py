@@ -13,17 +13,27 @@ from bot.dialogue.grounding import money
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=7860, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes on the port; 2 or more need database_url and chroma_url.",
+)
 @common_options
-def serve(settings, as_json: bool, host: str, port: int) -> None:
+def serve(settings, as_json: bool, host: str, port: int, workers: int) -> None:
     """Start the chat page (/) and the REST API (/v1).
 
     On first start with an empty store the demo catalog is generated and ingested.
 
     Example usage: shopbot serve --port 8080
+    or, sharing PostgreSQL and a Chroma server (docs/deploy.md):
+    SHOPBOT_DATABASE_URL=postgresql://shopbot@db/shopbot SHOPBOT_CHROMA_URL=chroma:8000
+    shopbot serve --host 0.0.0.0 --workers 4
     """
     from bot.app import run_server
 
-    run_server(settings, host=host, port=port)
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 @click.command()

@@ -160,9 +160,9 @@ def scorer_train(settings, as_json: bool, holdout: float, l2: float) -> None:
     Example usage: shopbot scorer train --json
     """
     from retrieval.events import EventStore
-    from retrieval.learning import WeightStore, train_weights
+    from retrieval.learning import open_weight_store, train_weights
 
-    store = WeightStore(settings.scorer_dir)
+    store = open_weight_store(settings.scorer_dir, settings.database_url)
     current = store.latest()
     events = EventStore(settings.events_path)
     try:
@@ -188,10 +188,10 @@ def scorer_show(settings, as_json: bool) -> None:
     """
     from dataclasses import asdict
 
-    from retrieval.learning import WeightStore
+    from retrieval.learning import open_weight_store
     from retrieval.ranking import DEFAULT_WEIGHTS
 
-    trained = WeightStore(settings.scorer_dir).latest()
+    trained = open_weight_store(settings.scorer_dir, settings.database_url).latest()
     report = asdict(trained) if trained else {"version": 0, "weights": DEFAULT_WEIGHTS}
     lines = [f"version {report['version']}"]
     lines += [f"  {name}: {value}" for name, value in report["weights"].items()]
