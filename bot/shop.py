@@ -284,6 +284,7 @@ class Shop:
         self.ensure_demo_orders()
 
     def close(self) -> None:
+        self.weight_store.close()
         if self._orders is not None:
             self._orders.close()
         if self._events is not None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 class CatalogSettings(Protocol):
     data_dir: Path
     chroma_url: str | None
+    database_url: str | None  # postgresql://...: the catalog records there
     collection: str
     policy_collection: str
     embedding_model: str

@@ -150,7 +150,9 @@ def evaluate_retrieval(
     judged_queries = [q for q in queries if any(g > 0 for g in qrels.get(q["id"], {}).values())]
     embedder = embedder or open_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as tmp:
-        temp_settings = settings.model_copy(update={"data_dir": Path(tmp), "chroma_url": None})
+        temp_settings = settings.model_copy(
+            update={"data_dir": Path(tmp), "chroma_url": None, "database_url": None}
+        )
         catalog = CatalogIndex.open(temp_settings, embedder=embedder)
         try:
             report = catalog.ingest(catalog_path, progress=progress)

@@ -94,8 +94,10 @@ class ProductFilters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def to_sql(self, table: str = "p") -> tuple[str, list[Any]]:
-        """An SQL condition over the records table and its parameters ("1" when empty)."""
+    def to_sql(self, table: str = "p", dialect: str = "sqlite") -> tuple[str, list[Any]]:
+        """An SQL condition over the records table and its parameters ("1 = 1" when empty),
+        for SQLite or (`dialect` "postgresql") PostgreSQL."""
+        find = "strpos" if dialect == "postgresql" else "instr"
         parts: list[str] = []
         params: list[Any] = []
         if self.price_min is not None:
@@ -119,10 +121,10 @@ class ProductFilters:
             values = getattr(self, name)
             if values:
                 parts.append(
-                    "(" + " OR ".join(f"instr({table}.{name}s, ?) > 0" for _ in values) + ")"
+                    "(" + " OR ".join(f"{find}({table}.{name}s, ?) > 0" for _ in values) + ")"
                 )
                 params.extend(f"|{v}|" for v in values)
-        return (" AND ".join(parts) or "1"), params
+        return (" AND ".join(parts) or "1 = 1"), params
 
 
 def chroma_metadata(product: Product) -> dict[str, Any]:
@@ -144,5 +146,5 @@ def chroma_metadata(product: Product) -> dict[str, Any]:
 
 
 def packed_values(values: list[str]) -> str:
-    """Multi-values stored in SQL as "|red|navy|" so instr() matches whole values."""
+    """Multi-values stored in SQL as "|red|navy|" so instr() (strpos()) matches whole values."""
     return "|" + "|".join(values) + "|" if values else ""

@@ -8,9 +8,10 @@ and the policy sections for customer-service answers.
     report = catalog.ingest("products.csv")     # added / updated / unchanged / rejected rows
     hits = catalog.search("waterproof boots", k=5, filters=ProductFilters(price_max=150))
 
-Writes go to Chroma first and SQLite second, a batch at a time. SQLite is the record of what
-is committed: a product whose vector landed but whose row did not is simply written again by
-the next ingest, and a marker file tells that next ingest to reconcile the two stores.
+Writes go to Chroma first and the records (SQLite, or PostgreSQL with a `database_url`)
+second, a batch at a time. The records are what is committed: a product whose vector landed but
+whose row did not is simply written again by the next ingest, and a marker file tells that next
+ingest to reconcile the two stores.
 """
 
 from __future__ import annotations
@@ -79,13 +80,17 @@ class CatalogIndex:
         embedder: Embedder | None = None,
         client: object | None = None,
     ) -> CatalogIndex:
-        """The catalog under `settings.data_dir` (and `settings.chroma_url` if set)."""
+        """The catalog under `settings.data_dir` (and `settings.chroma_url` if set); its
+        records in `settings.database_url` when set, shared by every worker naming it."""
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         embedder = embedder or open_embedder(settings)
         client = client or chroma_client(data_dir, settings.chroma_url)
         return cls(
-            ProductRecords(data_dir / f"{settings.collection}.sqlite"),
+            ProductRecords(
+                settings.database_url or data_dir / f"{settings.collection}.sqlite",
+                collection=settings.collection,
+            ),
             VectorIndex(client, settings.collection),
             embedder,
             state_dir=data_dir,

@@ -177,6 +177,9 @@ class WeightStore:
         os.replace(partial, target)  # readers never see half a file
         return trained
 
+    def close(self) -> None:
+        """Nothing to close: files are opened per read."""
+
 
 class SharedWeightStore:
     """Versioned weights as rows of the database every worker shares (`database_url`), so

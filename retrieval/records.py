@@ -1,25 +1,33 @@
-"""The product records and their keyword index, in one SQLite file.
+"""The product records and their keyword index: one SQLite file, or tables of a PostgreSQL
+database that every server worker shares.
 
-SQLite is the source of truth for what the catalog holds: each product's JSON, its content
-hash (so an unchanged row is skipped on re-ingest), the columns the filters use, and an FTS5
-full-text index ranked by BM25. Writes for one batch commit together, so an interrupted ingest
-leaves whole batches behind and a rerun completes the rest.
+The records are the source of truth for what the catalog holds: each product's JSON, its
+content hash (so an unchanged row is skipped on re-ingest), the columns the filters use, a
+full-text index of its words, and the vocabulary spelling correction draws on. Writes for one
+batch commit together, so an interrupted ingest leaves whole batches behind and a rerun
+completes the rest.
+
+SQLite ranks keyword matches with FTS5's BM25. PostgreSQL keeps a weighted tsvector per
+product (title 'A', body 'B', english stemming) under a GIN index and ranks a match by the
+sum over the shopper's words of the word's rarity in the catalog (BM25's IDF) times its
+`ts_rank`, so a rare word like "waterproof" counts more than "shoe", as in BM25.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
+import re
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from retrieval.catalog import Product
+from retrieval.database import POSTGRESQL, open_database
 from retrieval.filters import ProductFilters, packed_values
 from retrieval.keyword import SpellingIndex, fts_match_expression, query_words
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS products (
+PRODUCTS_TABLE = """
+CREATE TABLE IF NOT EXISTS {products} (
     rid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     hash TEXT NOT NULL,
@@ -34,15 +42,59 @@ CREATE TABLE IF NOT EXISTS products (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS {vocabulary} (word TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"""
+SQLITE_SEARCH = """
 CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(
     title, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
-CREATE TABLE IF NOT EXISTS vocabulary (word TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
+# `version` counts the catalog's writes, so every worker notices another one's (spelling).
+POSTGRES_SEARCH = """
+CREATE TABLE {search} (
+    rid BIGINT PRIMARY KEY REFERENCES {products} (rid),
+    words TSVECTOR NOT NULL
+);
+CREATE INDEX {search}_words ON {search} USING GIN (words);
+CREATE TABLE {meta} (version BIGINT NOT NULL);
+INSERT INTO {meta} (version) VALUES (0);
+"""
+_POSTGRES_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 
-# BM25 column weights: a word in the title (with brand and category) counts more.
+# Column weights: a word in the title (with brand and category) counts more than in the body.
 TITLE_WEIGHT = 4.0
 BODY_WEIGHT = 1.0
+# BM25 saturates a word's weighted count (k1 = 1.2 in FTS5), so there a title word scores
+# about 1.7 times a body word, not 4; PostgreSQL's ts_rank weighs its labels D, C, B (the
+# body) and A (the title) in that same ratio.
+BM25_K1 = 1.2
+
+
+def _saturated(weight: float) -> float:
+    return weight * (BM25_K1 + 1) / (weight + BM25_K1)
+
+
+POSTGRES_LABEL_WEIGHTS = [0.0, 0.0, _saturated(BODY_WEIGHT) / _saturated(TITLE_WEIGHT), 1.0]
+# BM25's shape in PostgreSQL: each of the shopper's words (n) is a tsquery; `matches` are the
+# products it matches with its ts_rank in each (a few repeats count, length normalised: 1);
+# its `rarity` is BM25's IDF over the whole catalog (how many products it matches, before the
+# filters); a product scores the sum of rarity x rank over the words it matches.
+POSTGRES_KEYWORD_SEARCH = """
+WITH terms AS (
+    SELECT t.n, plainto_tsquery('english', t.word) AS query
+    FROM unnest(?::text[]) WITH ORDINALITY AS t (word, n)
+), matches AS (
+    SELECT terms.n, s.rid, ts_rank(?::float4[], s.words, terms.query, 1) AS rank
+    FROM terms JOIN {search} s ON s.words @@ terms.query
+), rarity AS (
+    SELECT n, ln(1 + (?::float8 - count(*) + 0.5) / (count(*) + 0.5)) AS weight
+    FROM matches GROUP BY n
+)
+SELECT p.id, sum(rarity.weight * matches.rank) AS score
+FROM matches JOIN rarity USING (n) JOIN {products} p ON p.rid = matches.rid
+WHERE {condition}
+GROUP BY p.rid, p.id ORDER BY score DESC, p.rid LIMIT ?
+"""
 
 
 def _title_text(product: Product) -> str:
@@ -58,91 +110,120 @@ def _vocabulary_words(product: Product) -> set[str]:
     return set(query_words(f"{_title_text(product)} {_body_text(product)}"))
 
 
-class ProductRecords:
-    """Product rows plus BM25 keyword search, safe to share between threads."""
+def _without_accents(text: str) -> str:
+    """`text` without its accents ("Café" -> "Cafe"), as FTS5's remove_diacritics reads it."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-            self._db.commit()
+
+def catalog_table(collection: str) -> str:
+    """The name of a collection's products table in PostgreSQL ("catalog_products"); the
+    others are named after it. Refuses a collection that is not a plain SQL name."""
+    if not _POSTGRES_NAME.fullmatch(collection):
+        raise ValueError(
+            "collection must be a lower-case SQL name of letters, digits and _ (at most 40)"
+            f" for the PostgreSQL catalog tables, but got {collection!r}"
+        )
+    return f"catalog_{collection}"
+
+
+class ProductRecords:
+    """Product rows plus keyword search, safe to share between threads: a SQLite file at
+    `target`, or at a `postgresql://` URL the tables of `collection` (catalog_<collection>,
+    and its _search, _vocabulary and _meta tables), which several workers share."""
+
+    def __init__(self, target: Path | str, *, collection: str = "products") -> None:
+        self._db = open_database(target)
+        self._postgres = self._db.dialect == POSTGRESQL
+        if self._postgres:
+            self._products = catalog_table(collection)
+            self._search = f"{self._products}_search"
+            self._vocabulary = f"{self._products}_vocabulary"
+            self._meta = f"{self._products}_meta"
+            search = POSTGRES_SEARCH.format(
+                products=self._products, search=self._search, meta=self._meta
+            )
+        else:
+            self._products = "products"
+            self._search = "products_fts"
+            self._vocabulary = "vocabulary"
+            search = SQLITE_SEARCH
+        tables = PRODUCTS_TABLE.format(products=self._products, vocabulary=self._vocabulary)
+        self._db.migrate(self._products, [tables + search])
         self._spelling: SpellingIndex | None = None
         self._spelling_version: int | None = None
+        self._product_count = 0
         self._writes = 0
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._db.lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _field(self, *path: str) -> str:
+        """SQL for a field of the product's JSON, e.g. ("attributes", "colour")."""
+        if self._postgres:
+            return f"(data::jsonb #>> '{{{','.join(path)}}}')"
+        return f"json_extract(data, '$.{'.'.join(path)}')"
 
     # -- reading -------------------------------------------------------------------------
 
     def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM products").fetchone()[0]
+        return self._rows(f"SELECT count(*) FROM {self._products}")[0][0]
 
     def ids(self) -> list[str]:
-        with self._lock:
-            return [row[0] for row in self._db.execute("SELECT id FROM products ORDER BY rid")]
+        return [row[0] for row in self._rows(f"SELECT id FROM {self._products} ORDER BY rid")]
 
     def categories(self) -> list[str]:
         """Distinct category names, as the catalog spells them."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT json_extract(data, '$.category') AS c FROM products"
-                " WHERE category_key IS NOT NULL GROUP BY category_key ORDER BY category_key"
-            )
-            return [row[0] for row in rows]
+        rows = self._rows(
+            f"SELECT min({self._field('category')}) FROM {self._products}"
+            " WHERE category_key IS NOT NULL GROUP BY category_key ORDER BY category_key"
+        )
+        return [row[0] for row in rows]
 
     def slot_values(self) -> dict[str, set[str]]:
         """The catalog's distinct category, brand, colour and material values, and the sizes
         and features its products list ("s, m, l" counts as three), lower-cased: what a
         parsed slot or a shopper's words may name."""
-        queries = {
-            "category": "SELECT DISTINCT lower(json_extract(data, '$.category')) FROM products",
-            "brand": "SELECT DISTINCT lower(json_extract(data, '$.brand')) FROM products",
-            "colour": "SELECT DISTINCT lower(json_extract(data, '$.attributes.colour'))"
-            " FROM products",
-            "material": "SELECT DISTINCT lower(json_extract(data, '$.attributes.material'))"
-            " FROM products",
+        fields = {
+            "category": ("category",),
+            "brand": ("brand",),
+            "colour": ("attributes", "colour"),
+            "material": ("attributes", "material"),
+            "size": ("attributes", "size"),
+            "feature": ("attributes", "features"),
         }
-        with self._lock:
-            values = {
-                slot: {row[0] for row in self._db.execute(sql) if row[0]}
-                for slot, sql in queries.items()
-            }
-            for slot, key in (("size", "size"), ("feature", "features")):
-                column = f"lower(json_extract(data, '$.attributes.{key}'))"
-                listed = self._db.execute(f"SELECT DISTINCT {column} FROM products")
-                values[slot] = {
-                    value.strip() for (row,) in listed if row for value in str(row).split(",")
-                } - {""}
+        values: dict[str, set[str]] = {}
+        for slot, path in fields.items():
+            sql = f"SELECT DISTINCT lower({self._field(*path)}) FROM {self._products}"
+            found = {row[0] for row in self._rows(sql) if row[0]}
+            if slot in ("size", "feature"):
+                found = {v.strip() for listed in found for v in str(listed).split(",")} - {""}
+            values[slot] = found
         return values
 
     def _column_by_id(self, column: str, ids: Sequence[str]) -> dict[str, object]:
         """id -> `column` for the ids in the catalog, queried in chunks SQLite accepts."""
         found: dict[str, object] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    self._db.execute(
-                        f"SELECT id, {column} FROM products WHERE id IN ({marks})", chunk
-                    )
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._rows(
+                    f"SELECT id, {column} FROM {self._products} WHERE id IN ({marks})", chunk
                 )
+            )
         return found
 
     def added_since(self, since: float) -> list[str]:
         """The ids of the products that entered the catalog at `since` or later."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id FROM products WHERE created_at >= ? ORDER BY created_at", (since,)
-            ).fetchall()
+        rows = self._rows(
+            f"SELECT id FROM {self._products} WHERE created_at >= ? ORDER BY created_at, rid",
+            (since,),
+        )
         return [row[0] for row in rows]
 
     def hashes(self, ids: Sequence[str]) -> dict[str, str]:
@@ -162,10 +243,11 @@ class ProductRecords:
     def upsert(self, products: Sequence[Product], hashes: Sequence[str]) -> None:
         """Insert or replace `products` (with their content hashes) in one transaction."""
         now = time.time()
-        with self._lock, self._db:
+        with self._db:
+            self._note_write()
             for product, digest in zip(products, hashes, strict=True):
                 old = self._db.execute(
-                    "SELECT rid, data FROM products WHERE id = ?", (product.id,)
+                    f"SELECT rid, data FROM {self._products} WHERE id = ?", (product.id,)
                 ).fetchone()
                 columns = (
                     digest,
@@ -182,64 +264,95 @@ class ProductRecords:
                 words = _vocabulary_words(product)
                 if old is None:
                     rid = self._db.execute(
-                        "INSERT INTO products (hash, data, category_key, brand_key, price, rating,"
-                        " in_stock, colours, sizes, updated_at, id, created_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO {self._products} (hash, data, category_key, brand_key,"
+                        " price, rating, in_stock, colours, sizes, updated_at, id, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rid",
                         (*columns, product.id, now),
-                    ).lastrowid
+                    ).fetchone()[0]
                 else:
                     rid = old[0]
                     self._db.execute(
-                        "UPDATE products SET hash = ?, data = ?, category_key = ?, brand_key = ?,"
-                        " price = ?, rating = ?, in_stock = ?, colours = ?, sizes = ?,"
-                        " updated_at = ? WHERE rid = ?",
+                        f"UPDATE {self._products} SET hash = ?, data = ?, category_key = ?,"
+                        " brand_key = ?, price = ?, rating = ?, in_stock = ?, colours = ?,"
+                        " sizes = ?, updated_at = ? WHERE rid = ?",
                         (*columns, rid),
                     )
-                    self._db.execute("DELETE FROM products_fts WHERE rowid = ?", (rid,))
+                    self._unindex(rid)
                     old_words = _vocabulary_words(Product.model_validate_json(old[1]))
                     self._count_words(old_words - words, -1)
                     words = words - old_words
-                self._db.execute(
-                    "INSERT INTO products_fts (rowid, title, body) VALUES (?, ?, ?)",
-                    (rid, _title_text(product), _body_text(product)),
-                )
+                self._index(rid, product)
                 self._count_words(words, +1)
-            self._writes += 1
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove products by id; returns how many existed."""
         removed = 0
-        with self._lock, self._db:
+        with self._db:
+            self._note_write()
             for pid in ids:
                 row = self._db.execute(
-                    "SELECT rid, data FROM products WHERE id = ?", (pid,)
+                    f"SELECT rid, data FROM {self._products} WHERE id = ?", (pid,)
                 ).fetchone()
                 if row is None:
                     continue
-                self._db.execute("DELETE FROM products_fts WHERE rowid = ?", (row[0],))
-                self._db.execute("DELETE FROM products WHERE rid = ?", (row[0],))
+                self._unindex(row[0])
+                self._db.execute(f"DELETE FROM {self._products} WHERE rid = ?", (row[0],))
                 self._count_words(_vocabulary_words(Product.model_validate_json(row[1])), -1)
                 removed += 1
-            self._db.execute("DELETE FROM vocabulary WHERE count <= 0")
-            self._writes += 1
+            self._db.execute(f"DELETE FROM {self._vocabulary} WHERE count <= 0")
         return removed
+
+    def _note_write(self) -> None:
+        """Count a write, so `spelling` here and in every other worker rebuilds. In
+        PostgreSQL it also queues the workers' writes one after the other (a row lock held
+        to commit): two never insert the same new id or count words in crossed order."""
+        if self._postgres:
+            self._db.execute(f"UPDATE {self._meta} SET version = version + 1")
+        self._writes += 1
+
+    def _index(self, rid: int, product: Product) -> None:
+        title, body = _title_text(product), _body_text(product)
+        if self._postgres:
+            self._db.execute(
+                f"INSERT INTO {self._search} (rid, words) VALUES (?,"
+                " setweight(to_tsvector('english', ?), 'A')"
+                " || setweight(to_tsvector('english', ?), 'B'))",
+                (rid, _without_accents(title), _without_accents(body)),
+            )
+        else:
+            self._db.execute(
+                "INSERT INTO products_fts (rowid, title, body) VALUES (?, ?, ?)", (rid, title, body)
+            )
+
+    def _unindex(self, rid: int) -> None:
+        key = "rid" if self._postgres else "rowid"
+        self._db.execute(f"DELETE FROM {self._search} WHERE {key} = ?", (rid,))
 
     def _count_words(self, words: Iterable[str], delta: int) -> None:
         self._db.executemany(
-            "INSERT INTO vocabulary (word, count) VALUES (?, ?)"
-            " ON CONFLICT(word) DO UPDATE SET count = count + excluded.count",
+            f"INSERT INTO {self._vocabulary} (word, count) VALUES (?, ?) ON CONFLICT (word)"
+            f" DO UPDATE SET count = {self._vocabulary}.count + excluded.count",
             [(w, delta) for w in words],
         )
 
     # -- keyword search ------------------------------------------------------------------
 
+    def _version(self) -> int:
+        """A number that changes whenever this or any other connection changed the catalog."""
+        if self._postgres:
+            return self._rows(f"SELECT version FROM {self._meta}")[0][0]
+        return self._rows("PRAGMA data_version")[0][0] + self._writes
+
     def spelling(self) -> SpellingIndex:
         """The spelling index over the catalog's words, rebuilt after any write."""
-        with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0] + self._writes
+        with self._db.lock:
+            version = self._version()
             if self._spelling is None or version != self._spelling_version:
-                rows = self._db.execute("SELECT word, count FROM vocabulary WHERE count > 0")
-                self._spelling = SpellingIndex(rows.fetchall())
+                vocabulary = self._rows(
+                    f"SELECT word, count FROM {self._vocabulary} WHERE count > 0"
+                )
+                self._spelling = SpellingIndex(vocabulary)
+                self._product_count = self.count()
                 self._spelling_version = version
             return self._spelling
 
@@ -255,30 +368,33 @@ class ProductRecords:
     def keyword_search(
         self, text: str, filters: ProductFilters | None = None, k: int = 100
     ) -> list[tuple[str, float]]:
-        """Ids and BM25 scores (higher is better) of the best `k` matches under `filters`."""
-        terms = self.keyword_terms(text)
+        """Ids and keyword scores (higher is better) of the best `k` matches under `filters`."""
+        terms = list(dict.fromkeys(self.keyword_terms(text)))
         if not terms or k < 1:
             return []
-        condition, params = (filters or ProductFilters()).to_sql("p")
-        sql = (
-            f"SELECT p.id, -bm25(products_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS score"
-            " FROM products_fts JOIN products p ON p.rid = products_fts.rowid"
-            f" WHERE products_fts MATCH ? AND {condition}"
-            " ORDER BY bm25(products_fts, ?, ?) LIMIT ?"
-        )
-        with self._lock:
-            rows = self._db.execute(
-                sql, [fts_match_expression(terms), *params, TITLE_WEIGHT, BODY_WEIGHT, k]
-            ).fetchall()
+        condition, params = (filters or ProductFilters()).to_sql("p", self._db.dialect)
+        if self._postgres:
+            sql = POSTGRES_KEYWORD_SEARCH.format(
+                search=self._search, products=self._products, condition=condition
+            )
+            # the catalog's size as of the `spelling` that corrected the terms
+            rows = self._rows(sql, [terms, POSTGRES_LABEL_WEIGHTS, self._product_count, *params, k])
+        else:
+            rows = self._rows(
+                f"SELECT p.id, -bm25(products_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS score"
+                " FROM products_fts JOIN products p ON p.rid = products_fts.rowid"
+                f" WHERE products_fts MATCH ? AND {condition}"
+                " ORDER BY bm25(products_fts, ?, ?) LIMIT ?",
+                [fts_match_expression(terms), *params, TITLE_WEIGHT, BODY_WEIGHT, k],
+            )
         return [(pid, float(score)) for pid, score in rows]
 
     def filtered_ids(self, filters: ProductFilters, limit: int) -> list[str]:
         """Ids passing `filters`, best rated first; for requests with filters but no words."""
-        condition, params = filters.to_sql("p")
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT p.id FROM products p WHERE {condition}"
-                " ORDER BY p.rating IS NULL, p.rating DESC, p.rid LIMIT ?",
-                [*params, limit],
-            )
-            return [row[0] for row in rows]
+        condition, params = filters.to_sql("p", self._db.dialect)
+        rows = self._rows(
+            f"SELECT p.id FROM {self._products} p WHERE {condition}"
+            " ORDER BY p.rating IS NULL, p.rating DESC, p.rid LIMIT ?",
+            [*params, limit],
+        )
+        return [row[0] for row in rows]
