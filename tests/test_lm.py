@@ -70,6 +70,12 @@ def test_a_price_bound_is_the_one_the_words_say(parser):
     assert parser.check_slots({"price_max": 50.0}, "50 or more") == {"price_min": 50.0}
 
 
+def test_cheaper_without_a_price_asks_for_the_cheapest_first(parser):
+    assert parser.check_slots({}, "something cheaper, in blue") == {"sort": "cheapest"}
+    assert parser.check_slots({"price_max": 50.0}, "cheaper than $50") == {"price_max": 50.0}
+    assert parser.check_slots({}, "blue rain jackets") == {}
+
+
 def test_a_size_the_message_does_not_say_is_dropped(parser):
     parser.vocabulary.values["size"] = {"5", "10", "m"}
     message = "black carry on suitcase under 150"

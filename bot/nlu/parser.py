@@ -209,7 +209,15 @@ class IntentParser:
         email = EMAIL.search(message)
         if email and "email" not in checked:
             checked["email"] = email.group().lower()
+        no_bound = not any(name in checked for name in (*PRICE_SLOTS, "sort"))
+        if no_bound and _CHEAPER.search(lowered):  # "something cheaper, in blue"
+            checked["sort"] = "cheapest"
         return checked
+
+
+# "Cheaper" with no price named: the cheapest of what fits first (the LM often drops it
+# when the message asks for something else too).
+_CHEAPER = re.compile(r"\b(?:cheaper|less expensive|more affordable|lower[- ]priced)\b")
 
 
 # The words around a number that make it a price bound: before it ("under 80", "nothing
