@@ -181,3 +181,15 @@ def test_what_the_scorer_learns_on_one_worker_reaches_the_other(workers, monkeyp
     trained = a.weight_store.save({**b.catalog.scorer.weights, "rating": 2.5}, {}, examples=60)
     b.refresh_weights()
     assert b.catalog.scorer.weights["rating"] == 2.5 and trained.version == 1
+
+
+def test_serving_several_workers_without_shared_stores_refuses_to_start(tmp_path):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--workers", "2", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "--workers 2 needs shared stores" in result.output
+    assert "DATABASE_URL and CHROMA_URL" in result.output
+    assert not (tmp_path / "sessions.sqlite").exists()  # nothing was started
