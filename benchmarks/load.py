@@ -2,6 +2,7 @@
 
     python benchmarks/load.py                       # 20 shoppers for 120 s
     python benchmarks/load.py --sessions 5 --seconds 30 --think 2
+    python benchmarks/load.py --workers 2           # shopbot serve --workers 2 (PostgreSQL)
 
 Starts the real app (`shopbot serve` on loopback in its own process: demo catalog, default
 LM + shipped adapter) and runs `--sessions` simulated shoppers in parallel, arriving over
@@ -11,6 +12,10 @@ the first product it is shown through `POST /v1/feedback`. Afterwards it checks 
 every message sent must be a stored turn and every feedback event a stored event. Prints
 turn latency and time to the first streamed token (p50/p95), throughput, errors and losses
 as JSON, and writes it to benchmarks/out/load.json.
+
+With `--workers N` (N > 1) the server is `shopbot serve --workers N` on a PostgreSQL and a
+Chroma server started for the run (`benchmarks/postgres.py`, `chroma run`), as
+docs/deploy.md deploys it; the stores checked afterwards are that database's.
 
 A search reply opens with a lead sentence written from the results, before the LM has read
 its prompt; `first_lm_text_ms` is the time to the first text the LM wrote (the second piece
@@ -23,7 +28,6 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,7 +36,10 @@ import time
 from pathlib import Path
 
 import httpx
-from serving import free_port, percentile  # this folder, on sys.path when a script runs
+from postgres import postgres_server  # this folder, on sys.path when a script runs
+from serving import chroma_server, free_port, percentile
+
+from retrieval.database import open_database
 
 CONVERSATIONS = [
     ["hi", "I need running shoes", "cheaper ones?", "in red", "tell me about the second one"],
@@ -43,19 +50,21 @@ CONVERSATIONS = [
 ]
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+def start_server(
+    data_dir: Path, port: int, workers: int = 1, shared: dict[str, str] | None = None
+) -> subprocess.Popen:
     """`shopbot serve` in its own process, as in production: the simulated shoppers' HTTP
-    clients do not share its interpreter."""
+    clients do not share its interpreter. `shared`: the SHOPBOT_ settings of shared stores."""
     env = {
         **os.environ,
         "SHOPBOT_DATA_DIR": str(data_dir),
         "SHOPBOT_RATE_LIMIT_PER_MINUTE": "10000",
+        **(shared or {}),
     }
     shopbot = Path(sys.executable).with_name("shopbot")
     log = open(data_dir.parent / f"{data_dir.name}-server.log", "w")  # noqa: SIM115
-    return subprocess.Popen(
-        [str(shopbot), "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
+    command = [str(shopbot), "serve", "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
 
 def wait_ready(base: str, timeout: float = 900) -> None:
@@ -141,14 +150,20 @@ def shopper(
     client.close()
 
 
-def stored_counts(data_dir: Path, sessions: set[str], event_ids: set[str]) -> tuple[int, int]:
-    with sqlite3.connect(data_dir / "sessions.sqlite") as db:
-        turns = sum(
-            db.execute("SELECT count(*) FROM turns WHERE session_id = ?", (s,)).fetchone()[0]
-            for s in sessions
-        )
-    with sqlite3.connect(data_dir / "events.sqlite") as db:
-        stored = {row[0] for row in db.execute("SELECT event_id FROM events WHERE type = 'like'")}
+def stored_counts(
+    sessions_db: Path | str, events_db: Path | str, sessions: set[str], event_ids: set[str]
+) -> tuple[int, int]:
+    """The turns stored for `sessions` and the likes stored of `event_ids`: SQLite files or
+    a PostgreSQL URL."""
+    db = open_database(sessions_db)
+    turns = sum(
+        db.execute("SELECT count(*) FROM turns WHERE session_id = ?", (s,)).fetchone()[0]
+        for s in sessions
+    )
+    db.close()
+    db = open_database(events_db)
+    stored = {row[0] for row in db.execute("SELECT event_id FROM events WHERE type = 'like'")}
+    db.close()
     return turns, len(stored & event_ids)
 
 
@@ -159,12 +174,25 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=10.0, help="Mean pause between turns.")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/shopbot-load"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/load.json"))
+    parser.add_argument("--workers", type=int, default=1, help="2+: on PostgreSQL and Chroma.")
     args = parser.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.workers == 1:
+        report = run(args, args.data_dir / "sessions.sqlite", args.data_dir / "events.sqlite")
+    else:
+        with postgres_server() as url, chroma_server(args.data_dir.parent) as chroma:
+            shared = {"SHOPBOT_DATABASE_URL": url, "SHOPBOT_CHROMA_URL": chroma}
+            report = run(args, url, url, shared)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
 
+
+def run(args, sessions_db, events_db, shared: dict[str, str] | None = None) -> dict:
+    """Start the server, let the shoppers chat, stop it; the report."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    server = start_server(args.data_dir, port)
+    server = start_server(args.data_dir, port, args.workers, shared)
     try:
         wait_ready(base)
     except BaseException:
@@ -190,8 +218,11 @@ def main() -> None:
     server.wait(timeout=60)
 
     sessions = set(results["sent"])
-    stored_turns, stored_feedback = stored_counts(args.data_dir, sessions, set(results["feedback"]))
-    report = {
+    stored_turns, stored_feedback = stored_counts(
+        sessions_db, events_db, sessions, set(results["feedback"])
+    )
+    return {
+        "workers": args.workers,
         "sessions": args.sessions,
         "seconds": round(elapsed, 1),
         "think_s": args.think,
@@ -213,9 +244,6 @@ def main() -> None:
         "feedback_sent": len(results["feedback"]),
         "feedback_stored": stored_feedback,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ Prints each check with what it saw (or `--json`: `{"checks": {name: {"passed", "
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +35,7 @@ from pathlib import Path
 
 import httpx
 from postgres import postgres_server  # this folder, on sys.path when a script runs
-from serving import free_port, wait_healthy
+from serving import chroma_server, clean_env, free_port, wait_healthy
 
 CHAT = {"Authorization": "Bearer chat-key"}
 ADMIN = {"Authorization": "Bearer admin-key"}
@@ -50,37 +48,6 @@ NEW_PRODUCTS = [
     {"id": "W-3", "title": "Lumen Camp Lantern", "category": "Camping", "price": 41.0,
      "brand": "Lumen", "attributes": {"colour": "green", "type": "lantern"}},
 ]  # fmt: skip
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPBOT_")}
-
-
-@contextlib.contextmanager
-def chroma_server(folder: Path):
-    port = free_port()
-    chroma = str(Path(sys.executable).with_name("chroma"))
-    log = open(folder / "chroma.log", "w")  # noqa: SIM115 (the child writes it until it stops)
-    process = subprocess.Popen(
-        [chroma, "run", "--path", str(folder / "chroma"), "--host", "127.0.0.1", "--port",
-         str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**clean_env(), "ANONYMIZED_TELEMETRY": "False"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success:
-                break
-        time.sleep(0.3)
-    else:
-        process.kill()
-        raise SystemExit("the Chroma server did not start; see chroma.log")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def start_worker(name: str, folder: Path, database_url: str, chroma_url: str, demo: int):

@@ -185,9 +185,9 @@ class ProductRecords:
         return [row[0] for row in rows]
 
     def slot_values(self) -> dict[str, set[str]]:
-        """The catalog's distinct category, brand, colour and material values, and the sizes
-        and features its products list ("s, m, l" counts as three), lower-cased: what a
-        parsed slot or a shopper's words may name."""
+        """The catalog's distinct category, brand, colour, material and product type values,
+        and the sizes and features its products list ("s, m, l" counts as three),
+        lower-cased: what a parsed slot or a shopper's words may name."""
         fields = {
             "category": ("category",),
             "brand": ("brand",),
@@ -195,6 +195,7 @@ class ProductRecords:
             "material": ("attributes", "material"),
             "size": ("attributes", "size"),
             "feature": ("attributes", "features"),
+            "type": ("attributes", "type"),
         }
         values: dict[str, set[str]] = {}
         for slot, path in fields.items():

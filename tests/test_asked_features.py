@@ -87,3 +87,26 @@ def test_a_feature_only_one_product_has_is_said_of_the_first_only(assistant, mon
     assert "The first one lists quick dry." in turn.reply
     plain = ask(assistant, monkeypatch, "black leggings", {"query": "leggings"}, session="f2")
     assert plain.features == [] and "list" not in plain.reply.split("Here are")[0]
+
+
+def test_the_product_type_the_words_name_comes_first(settings, embedder, tiny_lm, monkeypatch):
+    from bot.dialogue.engine import Assistant
+
+    bags = [
+        Product(id="T1", title="Packwell School Tote – Navy", category="Bags", price=40.0,
+                description="A navy tote for school.",
+                attributes={"colour": "navy", "type": "tote bag"}),
+        Product(id="K1", title="Wanderkit Daytrip Backpack – Navy", category="Bags", price=60.0,
+                attributes={"colour": "navy", "type": "backpack"}),
+    ]  # fmt: skip
+    catalog = CatalogIndex.open(settings, embedder=embedder)
+    catalog.ingest_products(bags)
+    shop = Shop(settings, catalog=catalog)
+    assistant = Assistant.open(settings, shop, lm=tiny_lm)
+    try:
+        slots = {"query": "navy backpack for school", "price_max": 80.0}
+        turn = ask(assistant, monkeypatch, "navy backpack for school, $80 max", slots)
+        assert [item.product.id for item in turn.products] == ["K1", "T1"]
+    finally:
+        assistant.close()
+        shop.close()

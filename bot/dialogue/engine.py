@@ -116,7 +116,8 @@ class Assistant:
             for key, value in prompt_table("canned_replies.toml").items()
         }
         self.order_desk = OrderDesk(settings, shop.orders)
-        self.product_desk = ProductDesk(shop, self.texts, parser.vocabulary.values.get("feature"))
+        values = parser.vocabulary.values
+        self.product_desk = ProductDesk(shop, self.texts, values.get("feature"), values.get("type"))
         self.policy_desk = PolicyDesk(settings, shop)
         self.follow_up_texts = prompt_table("follow_ups.toml")
 

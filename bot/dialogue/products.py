@@ -112,6 +112,14 @@ def named_features(text: str, features: Iterable[str]) -> list[str]:
     return sorted(f for f in features if re.search(_feature_pattern(f), lowered))
 
 
+def named_type(text: str, types: Iterable[str]) -> str | None:
+    """The catalog's product type the words name ("navy backpack for school": "backpack"),
+    the longest when several do ("trail running shoes" over "running shoes")."""
+    lowered = text.lower()
+    named = [t for t in types if re.search(_feature_pattern(t), lowered)]
+    return max(named, key=lambda t: (len(t.split()), len(t)), default=None)
+
+
 def has_feature(product: Any, feature: str) -> bool:
     """Whether the record lists `feature` (its `features` attribute) or its title or
     description says it."""
@@ -193,15 +201,20 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
 
 
 class ProductDesk:
-    """Finds the products a turn is about; `texts` are the canned replies, `features` those
-    the catalog's products list (`Shop.slot_values`)."""
+    """Finds the products a turn is about; `texts` are the canned replies, `features` and
+    `types` those the catalog's products list (`Shop.slot_values`)."""
 
     def __init__(
-        self, shop: Shop, texts: dict[str, str], features: Iterable[str] | None = None
+        self,
+        shop: Shop,
+        texts: dict[str, str],
+        features: Iterable[str] | None = None,
+        types: Iterable[str] | None = None,
     ) -> None:
         self.shop = shop
         self.texts = texts
         self.features = sorted(features or ())
+        self.types = sorted(types or ())
 
     def search(
         self,
@@ -213,11 +226,13 @@ class ProductDesk:
     ) -> Found:
         """Search the catalog with the parse's slots on top of those `carried` from the last
         search ("cheaper", "in blue"), ranked for the shopper; in-stock products only. Of
-        the products that fit, those of the best match's kind with every feature asked for
-        ("with pockets": a word, not a filter) come first, in the ranking's order."""
+        the products that fit, those of the type the words name ("navy backpack for school":
+        backpacks before a navy tote) come first, and among those, the ones with every feature
+        asked for ("with pockets": a word, not a filter), in the ranking's order."""
         state = merge_slots(carried, parse.slots)
         asked = f"{message} {state.get('query') or ''}"  # "with pockets" carries over
         features = named_features(asked, self.features)
+        kind_named = named_type(asked, self.types)
         query = " ".join(
             str(state[name]) for name in ("colour", "material", "query") if state.get(name)
         )
@@ -245,6 +260,8 @@ class ProductDesk:
             # "cheapest" means the cheapest of what fits: keep what is close to the best match.
             best = max(item.features.get("semantic", 0.0) for item in ranked)
             ranked = [i for i in ranked if i.features.get("semantic", 0.0) >= FIT * best]
+            if kind_named:
+                ranked.sort(key=lambda i: (i.product.attributes or {}).get("type") != kind_named)
         if sort in SORT_KEYS:
             # "cheaper ones" after hiking boots: the cheapest hiking boots, not a sandal that
             # shares the colour; the type most of the best matches have is what is sought.
