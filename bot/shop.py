@@ -45,6 +45,8 @@ class Shop:
         self._events: EventStore | None = None
         self._orders: OrderStore | None = None
         self._lock = threading.Lock()
+        self._slot_values: dict[str, set[str]] | None = None
+        self._slot_values_version: int | None = None
         self.weight_store = open_weight_store(settings.scorer_dir, settings.database_url)
         self._weights_version = 0
         self._events_read = 0  # the newest event row the click rates have learnt from
@@ -177,8 +179,15 @@ class Shop:
         return best_passages(self.catalog.embedder, question, docs)
 
     def slot_values(self) -> dict[str, set[str]]:
-        """The catalog's brands, categories, colours, ... (what slots can be checked against)."""
-        return self.catalog.records.slot_values()
+        """The catalog's brands, categories, colours, ... (what slots can be checked against),
+        read again only after the catalog changed (here or through another worker): the same
+        object until then."""
+        records = self.catalog.records
+        version = records.version()
+        with self._lock:
+            if self._slot_values is None or version != self._slot_values_version:
+                self._slot_values, self._slot_values_version = records.slot_values(), version
+            return self._slot_values
 
     @property
     def events(self) -> EventStore:

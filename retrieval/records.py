@@ -338,8 +338,9 @@ class ProductRecords:
 
     # -- keyword search ------------------------------------------------------------------
 
-    def _version(self) -> int:
-        """A number that changes whenever this or any other connection changed the catalog."""
+    def version(self) -> int:
+        """A number that changes whenever this or any other connection (another worker's)
+        changed the catalog."""
         if self._postgres:
             return self._rows(f"SELECT version FROM {self._meta}")[0][0]
         return self._rows("PRAGMA data_version")[0][0] + self._writes
@@ -347,7 +348,7 @@ class ProductRecords:
     def spelling(self) -> SpellingIndex:
         """The spelling index over the catalog's words, rebuilt after any write."""
         with self._db.lock:
-            version = self._version()
+            version = self.version()
             if self._spelling is None or version != self._spelling_version:
                 vocabulary = self._rows(
                     f"SELECT word, count FROM {self._vocabulary} WHERE count > 0"

@@ -193,3 +193,13 @@ def test_serving_several_workers_without_shared_stores_refuses_to_start(tmp_path
     assert "--workers 2 needs shared stores" in result.output
     assert "DATABASE_URL and CHROMA_URL" in result.output
     assert not (tmp_path / "sessions.sqlite").exists()  # nothing was started
+
+
+def test_a_brand_added_through_one_worker_is_known_to_the_others_parser(workers):
+    a, b = workers
+    parser = b.app.state.chats.open().parser
+    say(b, "hello?")
+    assert parser.check_slots({"brand": "drizzle"}, "drizzle jackets") == {}  # unknown yet
+    a.app.state.shop.catalog.ingest_products(JACKETS)
+    say(b, "hello?")  # the next turn on the other worker sees the new catalog
+    assert parser.check_slots({"brand": "drizzle"}, "drizzle jackets") == {"brand": "drizzle"}

@@ -116,8 +116,7 @@ class Assistant:
             for key, value in prompt_table("canned_replies.toml").items()
         }
         self.order_desk = OrderDesk(settings, shop.orders)
-        values = parser.vocabulary.values
-        self.product_desk = ProductDesk(shop, self.texts, values.get("feature"), values.get("type"))
+        self.product_desk = ProductDesk(shop, self.texts, parser.vocabulary.values)
         self.policy_desk = PolicyDesk(settings, shop)
         self.follow_up_texts = prompt_table("follow_ups.toml")
 
@@ -157,6 +156,14 @@ class Assistant:
         second = SecondOpinion.open(settings, shop.catalog.embedder.embed_query)
         parser = IntentParser(lm, vocabulary, scheduler=scheduler, second_opinion=second)
         return cls(settings, shop, parser, writer, sessions, scheduler)
+
+    def _follow_catalog(self) -> None:
+        """After the catalog changed (an upload here or through another worker), its new
+        brands, colours, features and product types are known from the next turn on."""
+        values = self.shop.slot_values()
+        if values is not self.parser.vocabulary.values:
+            self.parser.vocabulary.values = self.product_desk.values = values
+            self.writer.known_brands = sorted({b.lower() for b in values.get("brand", ())})
 
     def warm_up(self) -> None:
         """Run a parse and a search once, logging nothing: the embedding model, the indexes
@@ -203,6 +210,7 @@ class Assistant:
         session_id = session_id or new_session_id()
         if not self.sessions.open(session_id, owner, shopper_id):
             raise UnknownSession(session_id)
+        self._follow_catalog()
         text = redact_payment(clean_message(message))
         session = self.sessions.state(session_id)
         started = time.perf_counter()

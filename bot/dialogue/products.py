@@ -201,20 +201,15 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
 
 
 class ProductDesk:
-    """Finds the products a turn is about; `texts` are the canned replies, `features` and
-    `types` those the catalog's products list (`Shop.slot_values`)."""
+    """Finds the products a turn is about; `texts` are the canned replies, `values` the
+    catalog's slot values (`Shop.slot_values`: its features and product types among them)."""
 
     def __init__(
-        self,
-        shop: Shop,
-        texts: dict[str, str],
-        features: Iterable[str] | None = None,
-        types: Iterable[str] | None = None,
+        self, shop: Shop, texts: dict[str, str], values: dict[str, set[str]] | None = None
     ) -> None:
         self.shop = shop
         self.texts = texts
-        self.features = sorted(features or ())
-        self.types = sorted(types or ())
+        self.values = values or {}
 
     def search(
         self,
@@ -231,8 +226,8 @@ class ProductDesk:
         asked for ("with pockets": a word, not a filter), in the ranking's order."""
         state = merge_slots(carried, parse.slots)
         asked = f"{message} {state.get('query') or ''}"  # "with pockets" carries over
-        features = named_features(asked, self.features)
-        kind_named = named_type(asked, self.types)
+        features = named_features(asked, self.values.get("feature", ()))
+        kind_named = named_type(asked, self.values.get("type", ()))
         query = " ".join(
             str(state[name]) for name in ("colour", "material", "query") if state.get(name)
         )
