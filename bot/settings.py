@@ -15,7 +15,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     )
     lm_api_model: str = Field("default", description="Model name sent to lm_url.")
     lm_api_key: str | None = Field(None, description="Bearer key for lm_url.")
+    lm_parse_on_server: bool = Field(
+        False,
+        description="The intent parse runs on lm_url too (a grammar-constrained completion), "
+        "not in process: the server must serve the model with its adapter merged "
+        "(`shopbot finetune export`; llama.cpp or vLLM).",
+    )
     parse_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this intent confidence the bot asks to clarify."
     )
@@ -231,6 +237,13 @@ class Settings(BaseSettings):
         if not host or not port.isdigit():
             raise ValueError(f"chroma_url must look like host:port, but got {value!r}")
         return f"{host}:{port}"
+
+    @field_validator("lm_parse_on_server")
+    @classmethod
+    def _parse_server(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("lm_url"):
+            raise ValueError("lm_parse_on_server needs lm_url, the server that parses")
+        return value
 
     @field_validator("database_url")
     @classmethod

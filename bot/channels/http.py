@@ -34,6 +34,7 @@ from bot.channels.visitors import VisitorCredentials, VisitorGate
 from bot.channels.widget import widget_router
 from bot.dialogue.reply import Reply
 from bot.dialogue.service import ChatService, ChatUnavailable
+from bot.lm.server import LMServerError
 from bot.settings import Settings
 from bot.shop import Shop
 from bot.stores.reviews import TurnReviews
@@ -134,6 +135,10 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ChatUnavailable)
     async def chat_unavailable(request, exc: ChatUnavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(LMServerError)
+    async def lm_server_error(request, exc: LMServerError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.exception_handler(UnknownSession)

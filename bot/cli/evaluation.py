@@ -82,11 +82,13 @@ def eval_intents(
 
     Rows are {"text", "intent"} (optionally "slots" and "previous"). Uses the shipped
     adapter, with the intent head's second opinion as the bot does (setting intent_head),
-    unless --adapter or --no-adapter says otherwise.
+    unless --adapter or --no-adapter says otherwise. With lm_parse_on_server set, the
+    parse runs on lm_url (the adapter is the one merged into what the server serves).
 
     Example usage: shopbot eval intents --data data/sft/intents.validation.jsonl --json
     """
-    from bot.lm.loading import load_lm
+    from bot.lm.loading import load_lm, load_tokenizer
+    from bot.lm.server import parse_server
     from bot.nlu.parser import IntentParser
     from bot.nlu.second_opinion import SecondOpinion
     from finetune.evaluate import evaluate_intents, read_labelled_rows
@@ -97,20 +99,25 @@ def eval_intents(
         click.echo(f"{data_path}:{line}: skipped: {reason}", err=True)
     rows = rows[:limit] if limit else rows
     chosen = None if no_adapter else (adapter or settings.adapter_path)
-    lm = load_lm(
-        settings.lm_model,
-        data_dir=settings.data_dir,
-        adapter=chosen,
-        device=settings.device,
-        dtype=settings.lm_dtype,
-    )
+    server = parse_server(settings)
+    if server is not None:
+        lm = load_tokenizer(settings.lm_model, data_dir=settings.data_dir)
+    else:
+        lm = load_lm(
+            settings.lm_model,
+            data_dir=settings.data_dir,
+            adapter=chosen,
+            device=settings.device,
+            dtype=settings.lm_dtype,
+        )
     second = None  # the intent head goes with the shipped adapter, as in the bot
     if chosen == settings.adapter_path and chosen is not None:
         second = SecondOpinion.open(settings, open_embedder(settings).embed_query)
-    parser = IntentParser(lm, slot_vocabulary(settings), second_opinion=second)
+    parser = IntentParser(lm, slot_vocabulary(settings), second_opinion=second, server=server)
     with progress_bar(len(rows), "intents") as advance:
         result = evaluate_intents(parser, rows, progress=advance)
     result["adapter"] = str(chosen) if chosen else None
+    result["lm_server"] = server.url if server else None
     result["intent_head"] = str(settings.intent_head_path) if second else None
     summary = {k: v for k, v in result.items() if k != "per_intent"}
     emit(as_json, result, "\n".join(f"{k:<22}{v}" for k, v in summary.items()))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from bot.cli.options import common_options, emit, progress_bar
+from finetune.export import GGUF_TYPES
 
 catalog_option = click.option(
     "--catalog",
@@ -140,6 +141,42 @@ def finetune_train(settings, as_json: bool, data_path: Path, out: Path, **option
     )
     manifest = train(config, progress=not as_json)
     emit(as_json, manifest, json.dumps(manifest, indent=2))
+
+
+@finetune_group.command("export")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--adapter",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="LoRA adapter to merge [default: the configured one, lm_adapter].",
+)
+@click.option("--gguf-type", type=click.Choice(GGUF_TYPES), default="q8_0", show_default=True)
+@click.option(
+    "--gguf-source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The base model's GGUF, for its metadata [default: the shipped SmolLM2 file].",
+)
+@common_options
+def finetune_export(settings, as_json: bool, out: Path, adapter, gguf_type, gguf_source) -> None:
+    """Write the LM with its adapter merged, for an inference server: OUT/merged/
+    (safetensors + tokenizer, for vLLM) and OUT/shopbot.<type>.gguf (for llama.cpp).
+
+    Example usage: shopbot finetune export --out exported, then:
+    llama-server -m exported/shopbot.q8_0.gguf --port 8080 and
+    SHOPBOT_LM_URL=http://localhost:8080/v1 SHOPBOT_LM_PARSE_ON_SERVER=1 shopbot serve
+    """
+    from finetune.export import export_lm
+
+    exported = export_lm(
+        out,
+        model=settings.lm_model,
+        adapter=adapter or settings.adapter_path,
+        data_dir=settings.data_dir,
+        gguf_type=gguf_type,
+        gguf_source=gguf_source,
+    )
+    document = exported.to_dict()
+    emit(as_json, document, json.dumps(document, indent=2))
 
 
 @click.group("scorer")

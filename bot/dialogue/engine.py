@@ -128,10 +128,14 @@ class Assistant:
         `scheduler` (`bot.lm.scheduler.PassScheduler`, for turns on several threads), every
         LM pass runs on its thread; without one, on the caller's."""
         from bot.lm.chat_model import LocalChatModel, remote_chat_model
-        from bot.lm.loading import load_lm
+        from bot.lm.loading import load_lm, load_tokenizer
+        from bot.lm.server import parse_server
 
         shop = shop or Shop(settings)
-        if lm is None:
+        server = parse_server(settings)
+        if lm is None and server is not None:  # parse and replies on lm_url: no weights here
+            lm = load_tokenizer(settings.lm_model, data_dir=settings.data_dir)
+        elif lm is None:
             lm = load_lm(
                 settings.lm_model,
                 data_dir=settings.data_dir,
@@ -154,7 +158,9 @@ class Assistant:
         writer = ReplyWriter(chat_model, settings.store_name, vocabulary.values.get("brand", ()))
         sessions = SessionStore(settings.sessions_path)
         second = SecondOpinion.open(settings, shop.catalog.embedder.embed_query)
-        parser = IntentParser(lm, vocabulary, scheduler=scheduler, second_opinion=second)
+        parser = IntentParser(
+            lm, vocabulary, scheduler=scheduler, second_opinion=second, server=server
+        )
         return cls(settings, shop, parser, writer, sessions, scheduler)
 
     def _follow_catalog(self) -> None:

@@ -5,7 +5,8 @@ and `false_claims` check it (service answers quote the policies and need no LM, 
 Replies stream a sentence at a time: each sentence is checked (references resolved from the
 records, unsupported names and prices dropped) before it leaves, so nothing unchecked ever
 reaches the shopper. When the LM's reply does not survive the check, a plain reply built
-from the records alone is sent instead.
+from the records alone is sent instead; so it is when the LM server (`lm_url`) fails
+mid-reply: the shopper gets the records, the log says why.
 
 A reply may open with a `lead` the caller wrote (for a search, "Here are some rain jackets
 you might like.", from `prompts/canned_replies.toml`): it is sent at once and the LM goes on
@@ -14,6 +15,7 @@ from it, as it was trained to, so the shopper sees text before the LM has read i
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +35,12 @@ from bot.dialogue.grounding import (
     shown_title,
 )
 from bot.lm.chat_model import timings_of
+from bot.lm.server import LMServerError
 from bot.nlu.parser import clean_message
 from bot.prompts import chat_prompt, prompt_table, render
 from retrieval.catalog import MAX_ATTRIBUTE_CHARS
+
+log = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
 MAX_KIND_CHARS = 30
@@ -89,7 +94,7 @@ class ReplyWriter:
         """
         shown = list(products[:MAX_FACT_PRODUCTS])
         messages = self.messages(message, shown, detailed)
-        buffer, sent, opened = "", 0, False
+        buffer, sent, opened, failed = "", 0, False, False
         removed = [] if removed is None else removed
         if lead and getattr(self.chat_model, "continues_final_message", False):
             checked = self._check(lead, shown)
@@ -97,24 +102,28 @@ class ReplyWriter:
                 opened = True
                 yield checked.text + " "
                 messages.append(AIMessage(content=checked.text))
-        for chunk in self.chat_model.stream(messages):
-            if stats is not None:
-                stats.update(timings_of(chunk))
-            buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
-            while (end := _SENTENCE_END.search(buffer)) is not None:
-                sentence, buffer = buffer[: end.end()], buffer[end.end() :]
-                checked = self._check(sentence, shown)
-                removed += checked.removed
-                if checked.text:
-                    sent += 1
-                    yield checked.text + " "
+        try:
+            for chunk in self.chat_model.stream(messages):
+                if stats is not None:
+                    stats.update(timings_of(chunk))
+                buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
+                while (end := _SENTENCE_END.search(buffer)) is not None:
+                    sentence, buffer = buffer[: end.end()], buffer[end.end() :]
+                    checked = self._check(sentence, shown)
+                    removed += checked.removed
+                    if checked.text:
+                        sent += 1
+                        yield checked.text + " "
+        except LMServerError as exc:
+            log.warning("reply from the records alone: %s", exc)
+            buffer, failed = "", True  # a sentence the server broke off is not sent
         if buffer.strip():
             checked = self._check(buffer, shown)
             removed += checked.removed
             if checked.text:
                 sent += 1
                 yield checked.text
-        if not sent and not opened:
+        if not sent and (failed or not opened):
             yield record_reply(shown)
 
     def _check(self, text: str, shown: Sequence[Any]) -> GroundedReply:

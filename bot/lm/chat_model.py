@@ -7,7 +7,7 @@ cache of the opening that successive prompts share (the system prompt) is comput
 With a `scheduler` (`bot.lm.scheduler.PassScheduler`), replies written at once on several
 threads run their decoding steps together, as one batched pass.
 With `lm_url` set, replies come from an OpenAI-compatible server instead (vLLM, TGI,
-llama.cpp's server), through `langchain-openai` (`pip install langchain-openai`).
+llama.cpp's server), through `bot.lm.server_chat.ServerChatModel`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from bot.errors import ConfigError
 from bot.lm.decoding import Decoder, PromptPrefix, TextStreamer, stop_token_ids
 from bot.prompts import CHAT_ROLES
 
@@ -159,12 +158,6 @@ def timings_of(chunk: Any) -> dict[str, float]:
 
 def remote_chat_model(url: str, model: str, api_key: str | None, max_tokens: int) -> Any:
     """A chat model served by an OpenAI-compatible endpoint."""
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError:
-        raise ConfigError(
-            "lm_url needs the langchain-openai package: pip install langchain-openai"
-        ) from None
-    return ChatOpenAI(
-        base_url=url, model=model, api_key=api_key or "none", max_tokens=max_tokens, temperature=0
-    )
+    from bot.lm.server_chat import ServerChatModel
+
+    return ServerChatModel(url=url, model=model, api_key=api_key, max_tokens=max_tokens)

@@ -158,6 +158,19 @@ def load_lm(
     return LoadedLM(lm, tokenizer, device, source, str(adapter) if adapter else None, dtype)
 
 
+def load_tokenizer(model: str = DEFAULT_LM, *, data_dir: Path = Path(".shopbot")) -> LoadedLM:
+    """Only the tokenizer of `model`, for a parser whose LM runs on a server
+    (`bot.lm.server`): it renders the prompt into the same token ids a local parse feeds."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model(model, data_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise LanguageModelError(f"cannot load the tokenizer of {model!r}: {exc}") from None
+    return LoadedLM(None, tokenizer, "server", source, None, "server")
+
+
 def merge_adapter(lm: Any, adapter: Path) -> Any:
     """The model with a LoRA adapter folded into its weights."""
     from peft import PeftModel

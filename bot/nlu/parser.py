@@ -14,8 +14,15 @@ The LM (with the shipped LoRA adapter) writes one line, `intent | slot=value; ..
    id or e-mail the message does not contain is dropped; a category, brand, colour or
    material is mapped onto the catalog's own value (close spellings too) or dropped.
 
+With a `server` (`bot.lm.server.CompletionServer`, llama.cpp or vLLM), the same prompt is
+decoded there instead, greedily under a GBNF grammar of the same line (`parse_grammar`): an
+intent name, then slots of the schema. The server reports each token's log-probability
+before the grammar masked anything, so the confidence is the in-process one: the sum over
+the choices the intent trie leaves open. The checks after decoding are the same.
+
 Messages are cleaned first (control characters out, long ones cut), so junk, empty or huge
-input gets a bounded parse. Nothing raises to the caller.
+input gets a bounded parse. Nothing raises to the caller, except `LMServerError` when the
+server cannot be reached or answers badly.
 """
 
 from __future__ import annotations
@@ -31,15 +38,27 @@ from typing import TYPE_CHECKING, Any
 
 from bot.lm.decoding import Decoder, PromptPrefix, TokenTrie, stop_token_ids
 from bot.lm.loading import LoadedLM
+from bot.lm.server import LMServerError
 from bot.nlu.drafting import ParseDrafter, guess_slots
-from bot.nlu.schema import EMAIL, INTENTS, PRICE_SLOTS, format_parse, read_parse
+from bot.nlu.schema import (
+    EMAIL,
+    INTENTS,
+    PRICE_SLOTS,
+    SLOT_NAMES,
+    SORTS,
+    TEXT_SLOTS,
+    format_parse,
+    read_parse,
+)
 from bot.prompts import prompt_table, render, render_chat_text
 
 if TYPE_CHECKING:
+    from bot.lm.server import CompletionServer
     from bot.nlu.second_opinion import SecondOpinion
 
 READ_MESSAGE_CHARS = 400  # what the parser and the turn read of a message
 MAX_SLOT_TOKENS = 40
+MAX_PARSE_TOKENS = 48  # on a server: the intent's tokens and the slots'
 CHECKED_VALUE_SLOTS = ("category", "brand", "colour", "material")
 
 
@@ -113,7 +132,9 @@ def context_line(previous: dict[str, Any] | None) -> str:
 
 
 class IntentParser:
-    """Parses messages with a loaded LM. `parse()` never raises."""
+    """Parses messages with a loaded LM, or on a `server` (then `lm` needs only its
+    tokenizer: `bot.lm.loading.load_tokenizer`). `parse()` never raises, except
+    `LMServerError` from a server."""
 
     def __init__(
         self,
@@ -124,15 +145,19 @@ class IntentParser:
         reuse_prefix: bool = True,
         scheduler: Any = None,
         second_opinion: SecondOpinion | None = None,
+        server: CompletionServer | None = None,
     ) -> None:
         self.lm = lm
+        self.server = server
         self.second_opinion = second_opinion
         self.scheduler = scheduler  # the chat service's `PassScheduler`, if any
         self.draft_tokens = draft_tokens
         self.vocabulary = vocabulary or SlotVocabulary()
-        self.trie = TokenTrie.build(lm.tokenizer, list(intents))
+        self.intents = list(intents)
+        self.trie = TokenTrie.build(lm.tokenizer, self.intents)
         self.stops = stop_token_ids(lm.tokenizer, "\n")
         self.prefix = PromptPrefix(self._shared_prompt_ids()) if reuse_prefix else None
+        self.grammar = parse_grammar(self.intents)
 
     def _shared_prompt_ids(self) -> list[int]:
         """The prompt tokens every parse starts with: those two unlike prompts share."""
@@ -154,6 +179,22 @@ class IntentParser:
         text = clean_message(message)
         if not has_words(text):
             return Parse("out_of_scope", {}, 0.0, "", _ms(started))
+        if self.server is None:
+            intent, logprob, raw, passes = self.decode_here(text, previous)
+        else:
+            intent, logprob, raw, passes = self.decode_on_server(text, previous)
+        _, slots = read_parse(raw)
+        slots = self.check_slots(slots, text)
+        confidence = round(math.exp(logprob), 4)
+        parse = Parse(intent, slots, confidence, raw, _ms(started), passes)
+        if self.second_opinion is not None:
+            parse = self.second_opinion.review(parse, text)
+        return parse
+
+    def decode_here(
+        self, text: str, previous: dict[str, Any] | None
+    ) -> tuple[str, float, str, int]:
+        """(intent, its log-probability, the parse line, forward passes) from the loaded LM."""
         decoder = Decoder(self.lm, self.draft_tokens, self.scheduler)
         logprobs = decoder.prefill(self.prompt_ids(text, previous), self.prefix)
         intent, logprob, lead = decoder.choose(self.trie, logprobs)
@@ -161,13 +202,45 @@ class IntentParser:
         stream = decoder.stream(None, MAX_SLOT_TOKENS, self.stops, drafter, lead=lead)
         tokens = [token for token, _ in stream]
         raw = intent + self.lm.tokenizer.decode(tokens, skip_special_tokens=True)
-        _, slots = read_parse(raw)
-        slots = self.check_slots(slots, text)
-        confidence = round(math.exp(logprob), 4)
-        parse = Parse(intent, slots, confidence, raw, _ms(started), decoder.passes)
-        if self.second_opinion is not None:
-            parse = self.second_opinion.review(parse, text)
-        return parse
+        return intent, logprob, raw, decoder.passes
+
+    def decode_on_server(
+        self, text: str, previous: dict[str, Any] | None
+    ) -> tuple[str, float, str, int]:
+        """`decode_here`'s answer from the server, decoded under `self.grammar` (no
+        forward passes here). The grammar admits only intent names, so the line's intent
+        is always one of them."""
+        prompt = self.prompt_ids(text, previous)
+        done = self.server.complete(prompt, self.grammar, MAX_PARSE_TOKENS, ["\n"])
+        intent = done.text.partition("|")[0].strip()
+        if intent not in self.intents:  # a server that ignored the grammar
+            raise LMServerError(
+                f"the language model server at {self.server.url} wrote no intent name "
+                f"({done.text[:60]!r}): does it take GBNF grammars?"
+            )
+        return intent, self.intent_logprob(done.tokens, intent), done.text.strip(), 0
+
+    def intent_logprob(self, tokens: list[tuple[int, float]], intent: str) -> float:
+        """The log-probability of the intent's choices among `tokens` (id, log-prob), as
+        `Decoder.choose` counts it: tokens that were the only way on in the intent trie add
+        nothing. A server may spell a name in other tokens than the trie's; from there on
+        every token of the name counts."""
+        node: TokenTrie | None = self.trie
+        total, spelled = 0.0, []
+        for token, logprob in tokens:
+            if node is not None and node.value is not None:
+                break
+            if node is not None and token in node.children:
+                total += logprob if len(node.children) > 1 else 0.0
+                node = node.children[token]
+                spelled.append(token)
+                continue
+            if len(self.lm.tokenizer.decode(spelled)) >= len(intent):
+                break
+            node = None
+            total += logprob
+            spelled.append(token)
+        return total
 
     def drafter(self, message: str, intent: str, previous: dict[str, Any] | None) -> Any:
         """What proposes the slot text's tokens (nothing, with draft_tokens=0)."""
@@ -213,6 +286,33 @@ class IntentParser:
         if no_bound and _CHEAPER.search(lowered):  # "something cheaper, in blue"
             checked["sort"] = "cheapest"
         return checked
+
+
+def parse_grammar(intents: Iterable[str] = INTENTS) -> str:
+    """The GBNF grammar of a parse line (`bot/nlu/schema.py`), as llama.cpp and vLLM read it:
+    an intent name, then optionally ` | ` and `name=value` slots joined by `; `, each value
+    of its slot's type, and the newline that ends it.
+
+    >>> print(parse_grammar(["greeting", "thanks"]).splitlines()[1])
+    intent ::= "greeting" | "thanks"
+    """
+    values = {name: "text" for name in TEXT_SLOTS}
+    values.update(price_min="number", price_max="number", sort="sort", product_refs="refs")
+    values.update(order_id="orderid", email="email")
+    slots = " | ".join(f'"{name}=" {values[name]}' for name in SLOT_NAMES)
+    return "\n".join(
+        [
+            'root ::= intent (" | " slot ("; " slot)*)? "\\n"?',
+            "intent ::= " + " | ".join(f'"{name}"' for name in intents),
+            f"slot ::= {slots}",
+            "text ::= [^;\\n]+",
+            'number ::= [0-9]+ ("." [0-9]+)?',
+            "sort ::= " + " | ".join(f'"{name}"' for name in SORTS),
+            'refs ::= [0-9]+ ("," [0-9]+)*',
+            "orderid ::= [A-Za-z0-9-]+",
+            "email ::= [^;\\n ]+",
+        ]
+    )
 
 
 # "Cheaper" with no price named: the cheapest of what fits first (the LM often drops it
