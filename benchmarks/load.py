@@ -3,6 +3,8 @@
     python benchmarks/load.py                       # 20 shoppers for 120 s
     python benchmarks/load.py --sessions 5 --seconds 30 --think 2
     python benchmarks/load.py --workers 2           # shopbot serve --workers 2 (PostgreSQL)
+    python benchmarks/load.py --workers 2 --lm-server   # ... and the LM on llama-server
+    python benchmarks/load.py --compare             # issue 15's table, in one run
 
 Starts the real app (`shopbot serve` on loopback in its own process: demo catalog, default
 LM + shipped adapter) and runs `--sessions` simulated shoppers in parallel, arriving over
@@ -17,6 +19,13 @@ With `--workers N` (N > 1) the server is `shopbot serve --workers N` on a Postgr
 Chroma server started for the run (`benchmarks/postgres.py`, `chroma run`), as
 docs/deploy.md deploys it; the stores checked afterwards are that database's.
 
+With `--lm-server` the LM (parse and replies) runs on one llama.cpp `llama-server` the
+workers share (`lm_url`, `lm_parse_on_server`), on the Q8_0 GGUF `shopbot finetune export`
+writes (once, into benchmarks/out/export-q8_0/; `.ci/build-llama-server` builds the server),
+with 2 threads and 4 slots decoded together. `--compare` runs, one after the other in one
+run, 1 worker with the in-process LM and 2 workers sharing a llama-server, at 20 and 40
+shoppers each, and writes the four reports side by side (benchmarks/out/load-compare.json).
+
 A search reply opens with a lead sentence written from the results, before the LM has read
 its prompt; `first_lm_text_ms` is the time to the first text the LM wrote (the second piece
 of a search reply, the first of any other reply the LM writes), over the turns it wrote.
@@ -25,6 +34,7 @@ of a search reply, the first of any other reply the LM writes), over the turns i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -175,24 +185,79 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/shopbot-load"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/load.json"))
     parser.add_argument("--workers", type=int, default=1, help="2+: on PostgreSQL and Chroma.")
+    parser.add_argument("--lm-server", action="store_true", help="The LM on llama-server.")
+    parser.add_argument("--compare", action="store_true", help="Issue 15's four runs.")
     args = parser.parse_args()
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    if args.workers == 1:
-        report = run(args, args.data_dir / "sessions.sqlite", args.data_dir / "events.sqlite")
-    else:
-        with postgres_server() as url, chroma_server(args.data_dir.parent) as chroma:
-            shared = {"SHOPBOT_DATABASE_URL": url, "SHOPBOT_CHROMA_URL": chroma}
-            report = run(args, url, url, shared)
+    if args.compare:
+        reports = []
+        for sessions in (20, 40):
+            for workers, lm_server in ((1, False), (2, True)):
+                data_dir = args.data_dir.with_name(f"{args.data_dir.name}-{workers}w-{sessions}")
+                where = "on llama-server" if lm_server else "in process"
+                print(f"{sessions} shoppers, {workers} worker(s), LM {where}", flush=True)
+                reports.append(setup(args, data_dir, workers, lm_server, sessions))
+                print(json.dumps(reports[-1]), flush=True)
+        out = args.out.with_name("load-compare.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(reports, indent=2))
+        print(comparison_table(reports))
+        return
+    report = setup(args, args.data_dir, args.workers, args.lm_server, args.sessions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
 
-def run(args, sessions_db, events_db, shared: dict[str, str] | None = None) -> dict:
+def setup(args, data_dir: Path, workers: int, lm_server: bool, sessions: int) -> dict:
+    """One run: the stores (SQLite files, or PostgreSQL and Chroma for 2+ workers) and the
+    LM (in process, or on a llama-server started for the run) it needs, then `run`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        shared: dict[str, str] = {}
+        if lm_server:
+            from lm_server import export  # this folder
+
+            from bot.lm.llama_cpp import LlamaServer
+
+            served = stack.enter_context(
+                LlamaServer(export("q8_0"), threads=2, context=4096 * 4, parallel=4)
+            )
+            shared.update(SHOPBOT_LM_URL=served.url, SHOPBOT_LM_PARSE_ON_SERVER="1")
+        if workers == 1:
+            stores = (data_dir / "sessions.sqlite", data_dir / "events.sqlite")
+        else:
+            url = stack.enter_context(postgres_server())
+            chroma = stack.enter_context(chroma_server(data_dir.parent))
+            shared.update(SHOPBOT_DATABASE_URL=url, SHOPBOT_CHROMA_URL=chroma)
+            stores = (url, url)
+        report = run(args, data_dir, workers, sessions, *stores, shared)
+    report["lm"] = "llama-server" if lm_server else "in process"
+    return report
+
+
+def comparison_table(reports: list[dict]) -> str:
+    """The runs as a Markdown table, for the README."""
+    columns = ("sessions", "workers", "lm", "turns_per_s", "first_token_ms_p50",
+               "first_token_ms_p95", "turn_ms_p50", "turn_ms_p95", "errors")  # fmt: skip
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for report in reports:
+        lines.append("| " + " | ".join(str(report[c]) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def run(
+    args,
+    data_dir: Path,
+    workers: int,
+    sessions: int,
+    sessions_db,
+    events_db,
+    shared: dict[str, str] | None = None,
+) -> dict:
     """Start the server, let the shoppers chat, stop it; the report."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(args.data_dir, port, args.workers, shared)
+    server = start_server(data_dir, port, workers, shared)
     try:
         wait_ready(base)
     except BaseException:
@@ -207,7 +272,7 @@ def run(args, sessions_db, events_db, shared: dict[str, str] | None = None) -> d
     started = time.perf_counter()
     workers = [
         threading.Thread(target=shopper, args=(base, n, until, args.think, run, results, lock))
-        for n in range(args.sessions)
+        for n in range(sessions)
     ]
     for worker in workers:
         worker.start()
@@ -222,8 +287,8 @@ def run(args, sessions_db, events_db, shared: dict[str, str] | None = None) -> d
         sessions_db, events_db, sessions, set(results["feedback"])
     )
     return {
-        "workers": args.workers,
-        "sessions": args.sessions,
+        "workers": workers,
+        "sessions": sessions,
         "seconds": round(elapsed, 1),
         "think_s": args.think,
         "turns": len(results["sent"]),

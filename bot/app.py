@@ -111,10 +111,9 @@ def prepare_shared_store(settings: Settings) -> None:
         shop.ensure_demo_catalog()
     finally:
         shop.close()
-    if not settings.lm_url:
-        from bot.lm.loading import resolve_model
+    from bot.lm.loading import resolve_model  # the parser's tokenizer, at least, comes from it
 
-        resolve_model(settings.lm_model, settings.data_dir)
+    resolve_model(settings.lm_model, settings.data_dir)
 
 
 def worker_app() -> Any:

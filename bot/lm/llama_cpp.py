@@ -43,14 +43,20 @@ class LlamaServer:
     """
 
     def __init__(
-        self, gguf: Path, binary: Path | None = None, threads: int = 2, context: int = 4096
+        self,
+        gguf: Path,
+        binary: Path | None = None,
+        threads: int = 2,
+        context: int = 4096,
+        parallel: int = 1,
     ) -> None:
         self.gguf = Path(gguf)
         self.binary = binary or find_llama_server()
         if self.binary is None:
             raise LMServerError("llama-server not found: run .ci/build-llama-server")
         self.threads = threads
-        self.context = context
+        self.context = context  # shared by the `parallel` slots (continuous batching)
+        self.parallel = parallel
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.log_path = self.gguf.with_suffix(f".{self.port}.log")
@@ -65,7 +71,7 @@ class LlamaServer:
         command = [
             str(self.binary), "-m", str(self.gguf), "--host", "127.0.0.1",
             "--port", str(self.port), "-t", str(self.threads), "-c", str(self.context),
-            "--parallel", "1", "--no-webui",
+            "--parallel", str(self.parallel), "--no-webui",
         ]  # fmt: skip
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
