@@ -270,21 +270,20 @@ def run(
     run = f"{int(time.time()):x}"
     until = time.monotonic() + args.seconds
     started = time.perf_counter()
-    workers = [
+    threads = [
         threading.Thread(target=shopper, args=(base, n, until, args.think, run, results, lock))
         for n in range(sessions)
     ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     elapsed = time.perf_counter() - started
     server.terminate()
     server.wait(timeout=60)
 
-    sessions = set(results["sent"])
     stored_turns, stored_feedback = stored_counts(
-        sessions_db, events_db, sessions, set(results["feedback"])
+        sessions_db, events_db, set(results["sent"]), set(results["feedback"])
     )
     return {
         "workers": workers,
