@@ -180,3 +180,10 @@ def test_a_long_need_the_parser_refused_is_searched_and_a_follow_up_keeps_it(say
     assert cheaper.products and cheaper.state["query"] == first.state["query"]
     assert all(item.product.attributes["type"] == "electric kettle" for item in cheaper.products)
     assert all(item.product.price <= 40 for item in cheaper.products)
+
+
+def test_a_longer_follow_up_to_a_policy_answer_is_read_with_the_question_before_it(say):
+    first = say("the kettle i ordered arrived damaged, what now?", "complaint")
+    assert first.route == "policy"
+    follow = say("should i take some photos of it for you or not really?", confidence=0.3)
+    assert follow.route == "policy" and "photo" in follow.reply.lower()

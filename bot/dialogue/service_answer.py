@@ -22,7 +22,7 @@ MAX_ANSWER_CHARS = 480  # a few sentences: the citation links to the rest
 MAX_LIST_CHARS = 520  # a list this short is quoted whole
 MAX_PASSAGES = 3
 CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the answer
-MAX_FOLLOW_UP_WORDS = 8  # a message this short after a policy answer may continue it
+MAX_FOLLOW_UP_WORDS = 12  # a message this short after a policy answer may continue it
 SERVICE_WORDS_EASE = 0.1  # how much less closeness a message with service words needs
 
 
