@@ -1,10 +1,13 @@
 """The passages of policy sections that answer a question: a service answer quotes them.
 
 A section is split into passages (sentences, and list items whole: "**Expedited
-shipping**: 2 business days, $12.99." stays one), markup removed. `best_passages` ranks the
-passages of the sections retrieval found by how close each is to the question (cosine of
-the embedder's vectors; passage vectors are cached like product vectors), so the answer is
-the store's own words, never a paraphrase that could change a fee or a deadline.
+shipping**: 2 business days, $12.99." stays one; a table row is one passage with its
+column names, "Category: Kitchen appliances; Products: coffee makers, ...; Warranty: 2
+years", so a question about one product type is answered by its row), markup removed.
+`best_passages` ranks the passages of the sections retrieval found by how close each is to
+the question (cosine of the embedder's vectors; passage vectors are cached like product
+vectors), so the answer is the store's own words, never a paraphrase that could change a
+fee or a deadline.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from retrieval.policies import PolicyDoc
 _MARKUP = re.compile(r"\*\*|__|`|^#+\s*", re.M)
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")  # | --- | :---: |
 MIN_PASSAGE_CHARS = 4
 
 
@@ -42,10 +46,15 @@ def passages(doc: PolicyDoc) -> list[Passage]:
     >>> [(p.text, p.block, p.is_item) for p in passages(doc)]
     [('Times count from shipping.', 0, False), ('Standard: 3-5 days, $5.99.', 1, True), \
 ('Next day.', 1, True)]
+    >>> table = PolicyDoc("w#p", "w", "Warranty", "Periods",
+    ...     "| Type | Warranty |\\n| --- | --- |\\n| Kettles | 2 years |\\n| Toys | 90 days |")
+    >>> [(p.text, p.is_item) for p in passages(table)]
+    [('Type: Kettles; Warranty: 2 years', True), ('Type: Toys; Warranty: 90 days', True)]
     """
     found: list[tuple[str, int, bool]] = []
     paragraph: list[str] = []
     item: list[str] = []
+    header: list[str] = []  # the column names of the table being read
     block = 0
 
     def close(next_block: bool) -> None:
@@ -62,6 +71,18 @@ def passages(doc: PolicyDoc) -> list[Passage]:
 
     for raw in _MARKUP.sub("", doc.text).splitlines():
         line = raw.strip()
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if not header:
+                close(next_block=bool(paragraph or item))
+                header = cells
+            elif not _TABLE_RULE.match(line):
+                pairs = zip(header, cells, strict=False)
+                found.append(("; ".join(f"{name}: {cell}" for name, cell in pairs), block, True))
+            continue
+        if header:  # the line after a table
+            header = []
+            block += 1
         if _ITEM.match(raw):
             close(next_block=bool(paragraph))
             item.append(_ITEM.sub("", raw).strip())

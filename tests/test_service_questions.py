@@ -187,3 +187,12 @@ def test_a_longer_follow_up_to_a_policy_answer_is_read_with_the_question_before_
     assert first.route == "policy"
     follow = say("should i take some photos of it for you or not really?", confidence=0.3)
     assert follow.route == "policy" and "photo" in follow.reply.lower()
+
+
+def test_a_question_about_one_product_type_is_answered_by_its_row_of_a_policy_table(say):
+    turn = say("how long is the warranty on a coffee maker?", "check_refund_policy")
+    assert turn.route == "policy" and "Warranty periods by category" in [
+        doc.section for doc in turn.docs
+    ]
+    assert "Kitchen appliances" in turn.reply and "2 years" in turn.reply
+    assert "Toys and games" not in turn.reply and "|" not in turn.reply  # the row, not the table
