@@ -81,11 +81,13 @@ class Settings(BaseSettings):
     admin_keys: list[str] = Field(
         default_factory=list,
         description="Bearer keys for admin routes (deleting shopper data); none = refused.",
+        repr=False,  # secrets stay out of logs and tracebacks
     )
     chat_keys: list[str] = Field(
         default_factory=list,
         description="Bearer keys for chat routes. Once any chat or admin key is set, every "
         "/v1 route needs one (admin keys may chat too); none = chat is open (local use).",
+        repr=False,  # secrets stay out of logs and tracebacks
     )
     rate_limit_per_minute: int = Field(
         60,
@@ -107,6 +109,7 @@ class Settings(BaseSettings):
         None,
         description="Key that signs the page's visitor cookies; unset = a random one kept in "
         "data_dir/visitor.key. Set the same value on every worker that serves one store.",
+        repr=False,  # secrets stay out of logs and tracebacks
     )
     cors_origins: list[str] = Field(
         default_factory=list,
@@ -157,7 +160,7 @@ class Settings(BaseSettings):
         "instead of the local LM, e.g. http://localhost:8000/v1.",
     )
     lm_api_model: str = Field("default", description="Model name sent to lm_url.")
-    lm_api_key: str | None = Field(None, description="Bearer key for lm_url.")
+    lm_api_key: str | None = Field(None, description="Bearer key for lm_url.", repr=False)
     lm_parse_on_server: bool = Field(
         False,
         description="The intent parse runs on lm_url too (a grammar-constrained completion), "

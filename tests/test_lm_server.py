@@ -173,14 +173,18 @@ def test_a_shopper_gets_the_records_when_the_reply_server_is_down(settings, embe
     assert "Fleetfoot Road Runner" in reply["reply"] and "$89.99" in reply["reply"]
 
 
-def test_a_chat_whose_parse_server_is_down_answers_503_saying_so(settings, embedder, tiny_lm):
+def test_a_chat_whose_parse_server_is_down_answers_503_saying_so(
+    settings, embedder, tiny_lm, caplog
+):
     from tests.test_api import make_client
 
     down = f"http://127.0.0.1:{free_port()}/v1"
     with make_client(settings, embedder, tiny_lm, lm_url=down, lm_parse_on_server=True) as client:
         response = client.post("/v1/chat", json={"session_id": "s1", "message": "red shoes"})
     assert response.status_code == 503
-    assert response.json()["detail"].startswith(f"the language model server at {down}")
+    assert response.json()["detail"].startswith("the language model server is unavailable")
+    assert down not in response.text  # the internal address is the operator's, in the log
+    assert f"the language model server at {down} is unreachable" in caplog.text
 
 
 # -- a real llama-server on the exported default model ---------------------------------------
@@ -284,3 +288,11 @@ def test_a_conversation_parsed_and_answered_on_the_server(
     finally:
         assistant.close()
         shop.close()
+
+
+def test_the_server_key_stays_out_of_reprs(settings):
+    from bot.lm.chat_model import remote_chat_model
+
+    served = settings.model_copy(update={"lm_url": "http://x/v1", "lm_api_key": "sk-secret"})
+    assert "sk-secret" not in repr(served)
+    assert "sk-secret" not in repr(remote_chat_model("http://x/v1", "m", "sk-secret", 8))

@@ -16,6 +16,7 @@ matching status code.
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,6 +41,8 @@ from bot.shop import Shop
 from bot.stores.reviews import TurnReviews
 from bot.stores.sessions import UnknownSession
 from retrieval.errors import RetrievalError
+
+log = logging.getLogger(__name__)
 
 CATALOG_BODY_FACTOR = 50  # a catalog upload may be this many times max_body_bytes
 HELPDESK_OWNER = "helpdesk:chatwoot"  # the owner of the help desk's sessions
@@ -139,7 +142,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LMServerError)
     async def lm_server_error(request, exc: LMServerError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+        log.warning("chat unavailable: %s", exc)  # the server's address stays in the log
+        detail = "the language model server is unavailable; please try again shortly"
+        return JSONResponse(status_code=503, content={"detail": detail})
 
     @app.exception_handler(UnknownSession)
     async def unknown_session(request, exc: UnknownSession) -> JSONResponse:

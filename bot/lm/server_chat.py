@@ -20,7 +20,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from bot.lm.server import DEFAULT_TIMEOUT_S, LMServerError
 from bot.prompts import CHAT_ROLES
@@ -32,7 +32,7 @@ class ServerChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     url: str
     model: str = "default"
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
     max_tokens: int = 96
     timeout_s: float = DEFAULT_TIMEOUT_S
     client: Any = None  # an httpx.Client; made on first use when not given
