@@ -196,3 +196,14 @@ def test_a_question_about_one_product_type_is_answered_by_its_row_of_a_policy_ta
     ]
     assert "Kitchen appliances" in turn.reply and "2 years" in turn.reply
     assert "Toys and games" not in turn.reply and "|" not in turn.reply  # the row, not the table
+
+
+def test_what_about_another_thing_after_a_policy_answer_asks_the_same_question(say):
+    first = say("how many days do i get to return an item?", "check_refund_policy")
+    assert first.route == "policy" and "30 days" in first.reply
+    other = say("what about headphones?", "search_products", {"query": "headphones"})
+    assert other.route == "policy" and {doc.doc for doc in other.docs} == {"returns"}
+    search = say("red running shoes", "search_products", {"query": "running shoes"}, session="s2")
+    assert search.route == "search"
+    pink = say("what about blue ones?", "search_products", {"colour": "blue"}, session="s2")
+    assert pink.route == "search"  # after a search it refines the search

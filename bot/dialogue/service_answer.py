@@ -10,6 +10,7 @@ delivery options, the items that cannot be returned), since one item of it alone
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,11 @@ MAX_PASSAGES = 3
 CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the answer
 MAX_FOLLOW_UP_WORDS = 12  # a message this short after a policy answer may continue it
 SERVICE_WORDS_EASE = 0.1  # how much less closeness a message with service words needs
+# "what about electronics?", "and for a standing desk?" right after a policy answer asks the
+# same question of another thing, even when that thing is a product.
+_CONTINUES = re.compile(
+    r"^\s*(?:and\s+|ok\s+|so\s+)?(?:what|how) about\b|^\s*and (?:for|with|if)\b", re.I
+)
 
 
 @dataclass
@@ -115,9 +121,11 @@ class PolicyDesk:
             parse.intent in SHOPPING_INTENTS and parse.confidence >= settings.parse_confidence
         )
         follow_up = session.last_route == "policy" and session.last_message
+        if follow_up and _CONTINUES.match(message):  # "what about electronics?": the same rule
+            sure_search = False
         if follow_up and not (always or sure_search):
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
-            if short and catalog_match() < settings.shopping_match:
+            if short and (_CONTINUES.match(message) or catalog_match() < settings.shopping_match):
                 joined = match_policies(shop, f"{session.last_message} {message}")
                 if joined.best > found.best:
                     found = joined
