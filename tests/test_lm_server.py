@@ -296,3 +296,15 @@ def test_the_server_key_stays_out_of_reprs(settings):
     served = settings.model_copy(update={"lm_url": "http://x/v1", "lm_api_key": "sk-secret"})
     assert "sk-secret" not in repr(served)
     assert "sk-secret" not in repr(remote_chat_model("http://x/v1", "m", "sk-secret", 8))
+
+
+def test_a_server_refusal_quoting_the_shoppers_message_is_redacted(tiny_lm):
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text="bad prompt: 'i am ann@example.com, call 020 7946 0958'")
+
+    client = httpx.Client(transport=httpx.MockTransport(refuse))
+    parser = IntentParser(tiny_lm, server=CompletionServer("http://x/v1", client=client))
+    with pytest.raises(LMServerError) as raised:
+        parser.parse("hello")
+    assert "ann@example.com" not in str(raised.value) and "[email]" in str(raised.value)
+    assert "7946" not in str(raised.value)

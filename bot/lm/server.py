@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ShopbotError
+from bot.redact import redact
 from bot.settings import Settings
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -27,6 +28,26 @@ DEFAULT_TIMEOUT_S = 30.0
 
 class LMServerError(ShopbotError):
     """The language model server could not be reached or gave no usable answer."""
+
+
+def http_client(api_key: str | None, timeout_s: float) -> Any:
+    """The httpx client both the parse and the replies talk to a server with."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(timeout=timeout_s, headers=headers)
+
+
+def unreachable(url: str, exc: Exception) -> LMServerError:
+    return LMServerError(f"the language model server at {url} is unreachable: {exc}")
+
+
+def refused(url: str, status: int, text: str) -> LMServerError:
+    """A server's refusal, its own words redacted: an error may quote the prompt, which
+    holds the shopper's message."""
+    return LMServerError(
+        f"the language model server at {url} answered {status}: {redact(text[:200])}"
+    )
 
 
 @dataclass
@@ -62,10 +83,7 @@ class CompletionServer:
 
     def load(self) -> Any:
         if self._client is None:
-            import httpx
-
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            self._client = httpx.Client(timeout=self.timeout_s, headers=headers)
+            self._client = http_client(self.api_key, self.timeout_s)
         return self._client
 
     def complete(
@@ -94,14 +112,9 @@ class CompletionServer:
             except httpx.RemoteProtocolError:  # a kept-alive connection it had closed
                 response = self.load().post(where, json=body)
         except httpx.HTTPError as exc:
-            raise LMServerError(
-                f"the language model server at {self.url} is unreachable: {exc}"
-            ) from None
+            raise unreachable(self.url, exc) from None
         if response.status_code != 200:
-            raise LMServerError(
-                f"the language model server at {self.url} answered {response.status_code}: "
-                f"{response.text[:200]}"
-            )
+            raise refused(self.url, response.status_code, response.text)
         try:
             return read_completion(response.json())
         except (ValueError, KeyError, IndexError, TypeError) as exc:

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.language_models.chat_models import BaseChatModel, generate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from bot.lm.server import DEFAULT_TIMEOUT_S, LMServerError
+from bot.lm.server import DEFAULT_TIMEOUT_S, LMServerError, http_client, refused, unreachable
 from bot.prompts import CHAT_ROLES
 
 
@@ -44,10 +44,7 @@ class ServerChatModel(BaseChatModel):
 
     def _client(self) -> Any:
         if self.client is None:
-            import httpx
-
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            self.client = httpx.Client(timeout=self.timeout_s, headers=headers)
+            self.client = http_client(self.api_key, self.timeout_s)
         return self.client
 
     def _body(self, messages: list[BaseMessage], stop: list[str] | None) -> dict[str, Any]:
@@ -86,10 +83,7 @@ class ServerChatModel(BaseChatModel):
                 ) as response:
                     if response.status_code != 200:
                         response.read()
-                        raise LMServerError(
-                            f"the language model server at {url} answered "
-                            f"{response.status_code}: {response.text[:200]}"
-                        )
+                        raise refused(url, response.status_code, response.text)
                     for chunk in server_events(response.iter_lines()):
                         timings = server_timings(chunk) or timings
                         for choice in chunk.get("choices") or []:
@@ -104,9 +98,7 @@ class ServerChatModel(BaseChatModel):
                 if sent or attempt:  # a kept-alive connection the server had closed: once more
                     raise LMServerError(f"the language model server at {url} hung up") from None
             except httpx.HTTPError as exc:
-                raise LMServerError(
-                    f"the language model server at {url} is unreachable: {exc}"
-                ) from None
+                raise unreachable(url, exc) from None
         yield ChatGenerationChunk(
             message=AIMessageChunk(content="", response_metadata={"timings": timings})
         )
@@ -118,11 +110,7 @@ class ServerChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        chunks = list(self._stream(messages, stop, run_manager))
-        text = "".join(chunk.text for chunk in chunks)
-        metadata = chunks[-1].message.response_metadata
-        message = AIMessage(content=text, response_metadata=metadata)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return generate_from_stream(self._stream(messages, stop, run_manager))
 
 
 def server_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
