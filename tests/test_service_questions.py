@@ -207,3 +207,45 @@ def test_what_about_another_thing_after_a_policy_answer_asks_the_same_question(s
     assert search.route == "search"
     pink = say("what about blue ones?", "search_products", {"colour": "blue"}, session="s2")
     assert pink.route == "search"  # after a search it refines the search
+
+
+def test_recorded_dialogues_replay_their_shoppers_turns_and_count_unasked_handoffs(
+    say, tmp_path, monkeypatch
+):
+    import json
+
+    from bot.dialogue.scripted import read_scripts, replay
+
+    def dialogue(id, *client):
+        said = [{"participant": "Wizard", "utterance": "Hello, how can I help?"}]
+        said += [{"participant": "Client", "utterance": text} for text in client]
+        return {"id": id, "metadata": {}, "utterances": said}
+
+    unrelated = ["what is the capital of france", "who won the football match yesterday",
+                 "tell me a joke about penguins", "what time is it in tokyo",
+                 "how tall is the eiffel tower"]  # fmt: skip
+    recorded = tmp_path / "dialogues.json"
+    recorded.write_text(
+        json.dumps(
+            [
+                dialogue("Office Products:1", *unrelated),
+                {"id": "broken"},
+                dialogue("Office Products:2", "can i talk to a real person please", "hello?"),
+            ]
+        ),  # fmt: skip
+        encoding="utf-8",
+    )
+    scripts, rejected = read_scripts(recorded)
+    assert [(s.id, len(s.turns)) for s in scripts] == [("Office Products:1", 5),
+                                                        ("Office Products:2", 2)]  # fmt: skip
+    assert rejected == [(2, "a dialogue must be an object with 'utterances'")]
+    person = Parse("contact_human_agent", {}, 0.9)
+    refused = Parse("out_of_scope", {}, 0.9)
+    monkeypatch.setattr(
+        say.assistant.parser, "parse", lambda text, *_: person if "person" in text else refused
+    )
+    result = replay(say.assistant, scripts)
+    assert result["turns"] == 7 and result["refused_or_clarify"] == 2
+    assert [(h["turn"], h["reason"]) for h in result["handoffs"]] == [(3, "failures"), (1, "asked")]
+    assert result["silenced_unasked"] == 2  # turns 4 and 5; "hello?" after the asked one is not
+    assert result["routes"]["handed_off"] == 3

@@ -131,9 +131,12 @@ def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
 
     One conversation per JSON line: {"id", "turns": [{"say", "expect": {...}}]}; see
     `bot.dialogue.scripted` for the expectations (intent, route, section, type, colour,
-    price_max, contains, ...). Runs on this store's catalog, policies and model; the
-    sessions it makes are erased afterwards. Prints the turns and conversations that pass,
-    and each failure.
+    price_max, contains, ...). A file holding one JSON array is read as recorded dialogues
+    in MG-ShopDial's layout, their "Client" utterances replayed as the shopper's turns. Runs
+    on this store's catalog, policies and model; the sessions it makes are erased
+    afterwards. Prints the turns and conversations that pass, the turns refused or not
+    understood, the turns silenced by a handoff nobody asked for, each handoff, and each
+    failure.
 
     Example usage: shopbot eval conversations --data benchmarks/conversations/demo_store.jsonl
     """
@@ -153,11 +156,22 @@ def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
     finally:
         assistant.close()
         shop.close()
+    turns = max(result["turns"], 1)
     lines = [
         f"turns         {result['turns_passed']}/{result['turns']} passed",
         f"conversations {result['conversations_passed']}/{result['conversations']} passed",
         f"false claims  {result['false_claims']}",
+        f"refused or not understood  {result['refused_or_clarify']} turns"
+        f" ({result['refused_or_clarify'] / turns:.1%})",
+        f"silenced by a handoff nobody asked for  {result['silenced_unasked']} turns"
+        f" ({result['silenced_unasked'] / turns:.1%})",
+        "routes        " + ", ".join(f"{k} {v}" for k, v in result["routes"].items()),
     ]
+    for handoff in result["handoffs"]:
+        lines.append(
+            f"handoff ({handoff['reason']}): {handoff['conversation']} turn {handoff['turn']}:"
+            f" {handoff['message']!r}"
+        )
     for failure in result["failures"]:
         lines.append(f"\n{failure['conversation']} turn {failure['turn']}: {failure['message']!r}")
         lines.append(f"  -> [{failure['route']}/{failure['intent']}] {failure['reply'][:200]}")

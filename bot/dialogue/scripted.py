@@ -16,6 +16,16 @@ reply, case-insensitive). Every turn is also checked for what must always hold: 
 that is not empty (unless a person has the conversation) and no false claim about the
 products shown (`bot.dialogue.claims`).
 
+A file that holds one JSON array instead is read as recorded dialogues in MG-ShopDial's
+layout (`[{"id", "utterances": [{"participant": "Client", "utterance": "..."}, ...]}]`):
+the shopper's ("Client") utterances are replayed in order, one turn each, with no
+expectations beyond what must always hold. That is how a store replays real chats.
+
+Besides the pass counts, a replay reports what shoppers would find frustrating: turns left
+in silence because the conversation was handed to a person nobody asked for (after
+repeated failures, or a message read as angry), and turns refused as out of scope or met
+with "not sure I understood".
+
 Each conversation runs in a session of its own, under a shopper id made for the run; the
 sessions and the events they logged are erased afterwards, so a replay leaves the store's
 analytics and learning untouched.
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,8 +77,17 @@ class TurnResult:
     failures: list[str] = field(default_factory=list)
 
 
+# Routes a shopper experiences as "the bot would not help": refused or asked to rephrase.
+REFUSED_ROUTES = ("out_of_scope", "clarify")
+
+
 def read_scripts(path: Path) -> tuple[list[Script], list[tuple[int, str]]]:
-    """The conversations of a script file, and (line, reason) for each line left out."""
+    """The conversations of a script file, and (line, reason) for each line left out (for
+    a file of recorded dialogues, the dialogue's number in the array)."""
+    with open(path, encoding="utf-8") as handle:
+        if handle.read(4096).lstrip().startswith("["):
+            handle.seek(0)
+            return _recorded_dialogues(handle.read())
     scripts, rejected = [], []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -77,6 +97,35 @@ def read_scripts(path: Path) -> tuple[list[Script], list[tuple[int, str]]]:
                 scripts.append(_script(json.loads(line), number))
             except (json.JSONDecodeError, ValueError, TypeError) as exc:
                 rejected.append((number, str(exc)))
+    return scripts, rejected
+
+
+def _recorded_dialogues(text: str) -> tuple[list[Script], list[tuple[int, str]]]:
+    """Recorded dialogues in MG-ShopDial's layout, as scripts of their shoppers' turns."""
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], [(exc.lineno, f"not valid JSON: {exc.msg}")]
+    scripts, rejected = [], []
+    for number, row in enumerate(rows, start=1):
+        utterances = row.get("utterances") if isinstance(row, dict) else None
+        if not isinstance(utterances, list):
+            rejected.append((number, "a dialogue must be an object with 'utterances'"))
+            continue
+        said = [
+            u["utterance"]
+            for u in utterances
+            if isinstance(u, dict)
+            and u.get("participant", "Client") == "Client"
+            and isinstance(u.get("utterance"), str)
+            and u["utterance"].strip()
+        ]
+        if not said:
+            rejected.append((number, "no shopper ('Client') utterances"))
+            continue
+        scripts.append(
+            Script(str(row.get("id") or f"dialogue-{number}"), [{"say": t} for t in said])
+        )
     return scripts, rejected
 
 
@@ -167,17 +216,33 @@ def replay(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every conversation through `assistant` (an `Assistant`), one session each, and
-    count the turns and conversations that meet their expectations; `progress(turns)` is
-    called after each turn. The run's sessions and events are erased at the end."""
+    count the turns and conversations that meet their expectations, the routes taken, the
+    handoffs (with who wanted them) and the turns a handoff nobody asked for silenced;
+    `progress(turns)` is called after each turn. The run's sessions and events are erased
+    at the end."""
     shopper = "eval-" + secrets.token_hex(8)
     results: list[TurnResult] = []
+    routes: Counter[str] = Counter()
+    handoffs: list[dict[str, Any]] = []
+    silenced_unasked = 0
     passed_conversations = 0
     try:
         for script in scripts:
             session = f"eval-{secrets.token_hex(12)}"
-            ok = True
+            ok, handed_by = True, None
             for index, step in enumerate(script.turns, start=1):
                 turn = assistant.respond(step["say"], session, shopper_id=shopper)
+                routes[turn.route] += 1
+                if turn.route == "handoff":
+                    handed_by = turn.handoff_reason or "asked"
+                    handoffs.append(
+                        {"conversation": script.id, "turn": index, "message": step["say"],
+                         "reason": handed_by}
+                    )  # fmt: skip
+                elif turn.route == "handed_off":
+                    silenced_unasked += handed_by != "asked"
+                else:
+                    handed_by = None
                 failures = check_turn(turn, step.get("expect", {}))
                 ok = ok and not failures
                 results.append(
@@ -204,5 +269,9 @@ def replay(
         "turns": len(results),
         "turns_passed": len(results) - len(failed),
         "false_claims": sum(1 for r in results for f in r.failures if f.startswith("false claim")),
+        "routes": dict(routes.most_common()),
+        "refused_or_clarify": sum(routes[route] for route in REFUSED_ROUTES),
+        "handoffs": handoffs,
+        "silenced_unasked": silenced_unasked,
         "failures": failed,
     }
