@@ -249,3 +249,39 @@ def test_recorded_dialogues_replay_their_shoppers_turns_and_count_unasked_handof
     assert [(h["turn"], h["reason"]) for h in result["handoffs"]] == [(3, "failures"), (1, "asked")]
     assert result["silenced_unasked"] == 2  # turns 4 and 5; "hello?" after the asked one is not
     assert result["routes"]["handed_off"] == 3
+
+
+def test_reactions_and_questions_about_what_was_shown_are_served_not_refused(say):
+    first = say("running shoes", "search_products", {"query": "running shoes"})
+    shown = [item.product.id for item in first.products]
+    assert first.route == "search" and shown
+    hmm = say("hmm okok", "goodbye", confidence=0.7)
+    assert hmm.route == "small_talk" and "other options" in hmm.reply
+    price = say("how much is it?", "out_of_scope", confidence=0.7)
+    assert price.route == "details" and [p.product.id for p in price.products] == shown[:1]
+    buy = say("I'll buy it", "place_order")
+    assert buy.route == "policy" and "can't place orders in the chat" in buy.reply
+    assert "Placing an order" in {doc.section for doc in buy.docs}
+    say("running shoes", "search_products", {"query": "running shoes"})
+    dear = say("TOO EXPENSIVE!", "search_products", {})
+    cheapest = min(item.product.price for item in first.products)
+    assert dear.route == "search" and all(i.product.price < cheapest for i in dear.products)
+    say("running shoes", "search_products", {"query": "running shoes"})
+    more = say("do you have anything else?", "search_products", {"query": "anything else"})
+    assert more.route == "search" and not {i.product.id for i in more.products} & set(shown)
+
+
+def test_a_discount_question_is_answered_from_the_policies_never_promised(say):
+    say("running shoes", "search_products", {"query": "running shoes"})
+    turn = say("any possible discount?", "search_products", {"query": "discount"})
+    assert turn.route == "policy"
+    assert turn.docs[0].section == "Discounts and promo codes"
+    assert "cannot lower a price" in turn.reply
+
+
+def test_a_person_word_is_no_request_for_one_and_a_missing_product_is_searched(say):
+    messy = say("I am a very messy person", "contact_human_agent", confidence=0.51)
+    assert messy.route == "small_talk" and not messy.handoff
+    calendar = say("I am looking for a calendar", "out_of_scope", confidence=0.63)
+    assert calendar.route == "search"
+    assert "couldn't find that in our catalog" in calendar.reply

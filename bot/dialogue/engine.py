@@ -39,7 +39,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bot.dialogue.comparisons import compare_reply
@@ -56,10 +56,15 @@ from bot.dialogue.products import (
 from bot.dialogue.service_answer import PolicyDesk
 from bot.dialogue.signals import (
     acts_on_order,
+    asks_for_discount,
     asks_for_person,
     asks_what_bot_does,
+    reacts_only,
     substantive,
+    too_expensive,
     wants_bot_back,
+    wants_more,
+    wants_to_buy_shown,
 )
 from bot.dialogue.turn import Turn, without_email
 from bot.dialogue.writer import ReplyWriter, product_kind
@@ -240,8 +245,8 @@ class Assistant:
             turn.timings["parse_ms"] = parse.elapsed_ms
             self._route(turn, session)
         # Only a substantive request the bot could not serve (or an order it could not find)
-        # counts towards a handoff: "ok", "the quantity" or an emoji count for nothing, and
-        # do not reset the count either.
+        # counts towards a handoff: "ok", "hmm", "the quantity" or an emoji count for
+        # nothing, and do not reset the count either.
         failed = turn.route in FAILED_ROUTES and (
             substantive(text) or turn.route == "order_not_found"
         )
@@ -250,7 +255,8 @@ class Assistant:
             turn.handoff_reason = "failures"
         if turn.route == "handoff":
             turn.changes.hand_off = turn.handoff_reason or "asked"
-        if failed or (turn.route not in FAILED_ROUTES and turn.route != "empty"):
+        neutral = turn.route == "empty" or (turn.route == "small_talk" and reacts_only(text))
+        if failed or (turn.route not in FAILED_ROUTES and not neutral):
             turn.changes.failed = failed
         turn.shown_before = list(session.shown)
         turn.follow_ups = self._follow_ups(turn)
@@ -298,8 +304,19 @@ class Assistant:
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff"]
         elif asks_what_bot_does(text):  # "what kind of stuff can you help me with"
             turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
+        elif session.shown and wants_to_buy_shown(text):  # "I'll buy it": how to, not an order
+            self._how_to_buy(turn, session, catalog_match)
+        elif asks_for_discount(text) and self._answers_from_policies(
+            turn, session, catalog_match, always=True
+        ):  # "any discount if I buy both?": the policy's words, never a promise
+            pass
         elif (found := self._points_at_shown(turn, session)) is not None:
             self._take(turn, found)
+        elif session.shown and (wants_more(text) or self._too_dear(turn)):
+            self._take(turn, self._other_products(turn, session, carried))
+        elif reacts_only(text):  # "ok", "hmm", "Oh cool", "are you there?": what can come next
+            key = "acknowledge" if session.shown else "small_talk"
+            turn.route, turn.fixed_reply = "small_talk", self.texts[key]
         elif self._answers_from_policies(turn, session, catalog_match):
             pass
         elif self._matches_catalog(turn, catalog_match):
@@ -318,11 +335,11 @@ class Assistant:
                 turn.parse, text, session, turn.shopper_id, turn.session_id
             )
             self._take(turn, found)
+        elif intent in HANDOFF_INTENTS:  # "how are you doing?", "I am a very messy person"
+            turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
         elif intent in CUSTOMER_SERVICE_INTENTS:
             if not self._answers_from_policies(turn, session, catalog_match, always=True):
                 turn.route, turn.fixed_reply = "policy", self.texts["no_policy_answer"]
-        elif intent in HANDOFF_INTENTS:  # "how are you doing?", "is anyone here?"
-            turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
         else:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
         if turn.route == "details" and len(turn.products) >= 2:  # computed, never the LM's
@@ -336,6 +353,42 @@ class Assistant:
             return None
         turn.parse, found = pointed
         return found
+
+    def _how_to_buy(
+        self, turn: Turn, session: SessionState, catalog_match: Callable[[], float]
+    ) -> None:
+        """The shopper decided to buy what was shown: the chat cannot place orders, so the
+        reply is the policies' answer to how to order (`buy_question`)."""
+        question = self.texts["buy_question"]
+        turn.parse = Parse("place_order", {}, turn.parse.confidence)
+        answer = self.policy_desk.answer(
+            question, turn.parse, session, catalog_match, turn.timings, always=True
+        )
+        turn.route, turn.fixed_reply = "policy", self.texts["buy_shown"]
+        if answer is not None:
+            turn.fixed_reply += " " + answer.text
+            turn.docs = answer.docs
+
+    @staticmethod
+    def _too_dear(turn: Turn) -> bool:
+        """ "TOO EXPENSIVE!" where the parser read no price wish (a "cheaper" it read as a
+        sort stays its search)."""
+        slots = turn.parse.slots
+        return too_expensive(turn.message) and not ({"sort", "price_max"} & set(slots))
+
+    def _other_products(self, turn: Turn, session: SessionState, carried: dict) -> Found:
+        """ "Anything else?", "they look ugly", "too expensive!" after products were shown:
+        the same search without the products shown in the last few product turns; when they
+        were too dear, only cheaper ones than the cheapest shown, cheapest first. Filters the
+        message names ("anything else in red?") join those in force."""
+        slots = {k: v for k, v in turn.parse.slots.items() if k not in ("query", "product_refs")}
+        if self._too_dear(turn):
+            prices = [p.price for p in self.shop.products(session.shown).values() if p.price]
+            if prices and "price_max" not in slots:
+                slots["price_max"] = min(prices)  # the cheapest shown is left out
+            slots["sort"] = "cheapest"
+        turn.parse = dataclasses.replace(turn.parse, intent="search_products", slots=slots)
+        return self._search(turn, carried, exclude=session.seen or session.shown)
 
     def _catalog_match(self, turn: Turn) -> Callable[[], float]:
         """The message's closeness to its nearest product: looked up once a turn, when
@@ -371,17 +424,17 @@ class Assistant:
             return False
         return searched_anyway(turn.parse, catalog_match(), self.settings, turn.message)
 
-    def _search(self, turn: Turn, carried: dict[str, Any]) -> Found:
-        """A product search for the turn. A colour the message names that the parser left in
-        the query ("red dress for a wedding") becomes a filter, when it is the only catalog
-        colour the message names."""
+    def _search(self, turn: Turn, carried: dict[str, Any], exclude: Sequence[str] = ()) -> Found:
+        """A product search for the turn, without the products `exclude` names. A colour the
+        message names that the parser left in the query ("red dress for a wedding") becomes
+        a filter, when it is the only catalog colour the message names."""
         colour = named_colour(turn.message, self.parser.vocabulary.values.get("colour", ()))
         if colour and "colour" not in turn.parse.slots:
             turn.parse = dataclasses.replace(
                 turn.parse, slots={**turn.parse.slots, "colour": colour}
             )
         return self.product_desk.search(
-            turn.parse, turn.message, carried, turn.shopper_id, turn.session_id
+            turn.parse, turn.message, carried, turn.shopper_id, turn.session_id, exclude
         )
 
     @staticmethod

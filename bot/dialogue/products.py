@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue.grounding import MAX_FACT_PRODUCTS, money, plain_text
-from bot.dialogue.signals import asks_which, of_all_shown, shopping_words, shown_references
+from bot.dialogue.signals import (
+    asks_about_shown,
+    asks_for_product,
+    asks_which,
+    of_all_shown,
+    shopping_words,
+    shown_references,
+)
 from bot.nlu.parser import Parse
 from bot.nlu.schema import (
     CONVERSATION_INTENTS,
@@ -182,10 +189,11 @@ def search_notes(
 
 def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = "") -> bool:
     """Whether a message the parser calls out of scope, or is unsure of, is a product search
-    after all: its nearest product is at least `settings.shopping_match` similar, or
-    `SHOPPING_WORDS_EASE` less when its words ask for a product ("I am looking for an office
-    calendar", "gift ideas for my dad": the store may not carry it, and the shopper should
-    hear so with the nearest alternatives, not a refusal). Small talk counts only when the
+    after all: its words ask for a product outright ("I am looking for an office calendar":
+    the store may not carry it, and the shopper should hear so with the nearest
+    alternatives, not a refusal), or its nearest product is at least
+    `settings.shopping_match` similar, `SHOPPING_WORDS_EASE` less when its words speak of
+    shopping ("gift ideas for my dad"). Small talk counts only when the
     parser is not sure of it either: after a search it has called "a gift for a coffee
     lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
     still sit near the threshold on a small catalog."""
@@ -194,6 +202,8 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
         return False
     small_talk = parse.intent in CONVERSATION_INTENTS and parse.confidence < SURE_SMALL_TALK
     rejected = parse.intent == "out_of_scope" or small_talk or unsure
+    if rejected and text and asks_for_product(text):
+        return True
     threshold = settings.shopping_match
     if text and shopping_words(text):
         threshold -= SHOPPING_WORDS_EASE
@@ -218,9 +228,11 @@ class ProductDesk:
         carried: dict[str, Any],
         shopper_id: str | None,
         session_id: str,
+        exclude: Sequence[str] = (),
     ) -> Found:
         """Search the catalog with the parse's slots on top of those `carried` from the last
-        search ("cheaper", "in blue"), ranked for the shopper; in-stock products only. Of
+        search ("cheaper", "in blue"), ranked for the shopper; in-stock products only, none
+        of those `exclude` names (the products shown, for "anything else?"). Of
         the products that fit, those of the type the words name ("navy backpack for school":
         backpacks before a navy tote) come first, and among those, the ones with every feature
         asked for ("with pockets": a word, not a filter), in the ranking's order."""
@@ -250,6 +262,8 @@ class ProductDesk:
                 break
             relaxed.append(loosen)
             wanted[loosen] = None
+        if exclude:
+            ranked = [item for item in ranked if item.product.id not in set(exclude)]
         if ranked:
             # Exploration may lift a product that merely shares a colour with the request, and
             # "cheapest" means the cheapest of what fits: keep what is close to the best match.
@@ -291,9 +305,11 @@ class ProductDesk:
         """A question about the products shown last, read from its words when the parser
         took it for a search or found no numbers in it: "is the first one in stock?", "which
         one is cheaper?", "which of the first two is better rated?", "which is the best
-        rated of these". The parse it amounts to and what it found; None when it points at
-        nothing shown."""
-        if not session.shown or parse.intent not in SHOPPING_INTENTS:
+        rated of these", and "how much is it?", "can I see a picture?" (the first one shown)
+        whatever the parser read. The parse it amounts to and what it found; None when it
+        points at nothing shown."""
+        about_it = asks_about_shown(message)
+        if not session.shown or (parse.intent not in SHOPPING_INTENTS and not about_it):
             return None
         given = [n for n in parse.slots.get("product_refs") or [] if n <= len(session.shown)]
         if given and parse.intent != "search_products":
@@ -308,6 +324,8 @@ class ProductDesk:
             intent = "compare_products" if len(refs) > 1 else "product_details"
         elif refs:
             intent = "product_details"
+        elif about_it and not parse.slots.get("query"):
+            refs, intent = [1], "product_details"
         else:
             return None
         parse = dataclasses.replace(parse, intent=intent, slots={"product_refs": refs})
@@ -329,7 +347,12 @@ class ProductDesk:
             if parse.slots.get("query"):
                 found = self.search(parse, message, session.slots, shopper_id, session_id)
                 return Found("search", found.products[:1], found.state, detailed=True)
-            refs = [1, 2] if parse.intent == "compare_products" else [1]
+            # "compare them" after one product: that one, not "which one do you mean?"
+            refs = (
+                [1, 2][: max(len(session.shown), 1)] if parse.intent == "compare_products" else [1]
+            )
+        if len(session.shown) == 1:
+            refs = [1]  # "compare them", "the second one" after one product: that one
         state = merge_slots(session.slots, {})
         if not session.shown:
             return Found("clarify", state=state, fixed_reply=self.texts["nothing_shown"])

@@ -12,10 +12,19 @@ import re
 
 from bot.stores.orders import find_order_number
 
+# Words that name a person to talk to whatever the sentence: "agent please", "human!".
 _PERSON = re.compile(
-    r"\b(?:human|humans|person|people|agent|agents|representative|rep|operator|someone|somebody"
-    r"|staff|team member|real (?:one|live)|live (?:chat|support)|customer (?:service|support|care)"
-    r"|support team|manager|supervisor|call me|phone me)\b",
+    r"\b(?:human|humans|agent|agents|representative|rep|operator|real (?:one|live|person)"
+    r"|live (?:chat|support|person)|actual (?:person|human)|team member|support team"
+    r"|supervisor|manager|call me|phone me)\b",
+    re.I,
+)
+# Words that do only after a request to talk: "I am a very messy person" asks for nobody,
+# "can I speak to someone", "is there a person I can chat with" do.
+_PERSON_ASKED = re.compile(
+    r"\b(?:talk|speak|chat|connect|transfer|put me|pass me|get me|give me|reach|contact"
+    r"|is there|are there|let me|can i have|prefer)\b[\w\s',]{0,30}?"
+    r"\b(?:person|people|someone|somebody|staff|customer (?:service|support|care))\b",
     re.I,
 )
 _BOT_BACK = re.compile(
@@ -91,8 +100,8 @@ def asks_what_bot_does(text: str) -> bool:
 
 def asks_for_person(text: str) -> bool:
     """Whether the words ask for a person ("can I talk to a real person", "agent please").
-    "Hello! Is anyone here?" and "how are you doing?" do not."""
-    return bool(_PERSON.search(text))
+    "Hello! Is anyone here?", "how are you doing?" and "I am a very messy person" do not."""
+    return bool(_PERSON.search(text) or _PERSON_ASKED.search(text))
 
 
 def wants_bot_back(text: str) -> bool:
@@ -142,6 +151,22 @@ _SHOPPING = re.compile(
 )
 
 
+_ASKS_FOR_PRODUCT = re.compile(
+    r"\b(?:looking for|look for|shopping for|looking to (?:buy|get)|searching for"
+    r"|(?:want|need|would like|wanna|have) to (?:buy|get|order)|i'?d like to (?:buy|order)"
+    r"|do you (?:have|sell|carry|stock)|where can i (?:find|buy|get))"
+    r"\s+(?:a|an|some|any|the)?\s*\w",
+    re.I,
+)
+
+
+def asks_for_product(text: str) -> bool:
+    """Whether the words ask for a product outright ("I am looking for an office calendar",
+    "hi! im looking to buy a calendar", "do you sell bikes?"): a search, even for something
+    the store does not carry, which the reply then says, with the closest it has."""
+    return bool(_ASKS_FOR_PRODUCT.search(text))
+
+
 def shopping_words(text: str) -> bool:
     """Whether the words ask for a product ("I am looking for ...", "gift ideas for my
     dad", "something to count my steps", "do you sell bikes?")."""
@@ -159,3 +184,122 @@ def substantive(text: str) -> bool:
     """Whether failing to serve this message should count towards a handoff: at least
     three words. "ok", "?", "the quantity" or an emoji never hand a conversation over."""
     return len(re.findall(r"[^\W_]+", text)) >= MIN_SUBSTANTIVE_WORDS
+
+
+# A reaction to what the bot said, and nothing more: "ok", "hmm okok", "Oh cool", "are you
+# sure?", "ok, I'm waiting". Answered with what the shopper can do next, never "not
+# understood", and never a failure.
+_REACTION_WORDS = frozenset(
+    str.split(
+        "ok okay okey okok k kk yes yeah yea yep yup ya sure no nope nah not cool nice great good"
+        " perfect awesome wow interesting fine alright right really true exactly indeed see got it"
+        " that thats this is its seems looks sounds very so pretty quite better lovely amazing"
+        " excellent bingo lol haha oops damn sorry well then oh ah uh um hm i im am are you sure"
+        " waiting wait here there still always for me too and also just one"
+    )
+)
+_PRESENCE = re.compile(
+    r"\b(?:are you (?:still )?(?:there|here)|anyone (?:there|here)|(?:i'?m|i am) (?:still )?"
+    r"(?:waiting|here)|waiting for you|take (?:your|you) time|(?:you have|i'?m giving you)"
+    r" (?:just )?(?:a|your) minute)\b",
+    re.I,
+)
+MAX_REACTION_WORDS = 6
+
+
+def reacts_only(text: str) -> bool:
+    """Whether the message only reacts or checks the bot is there ("ok", "hmm", "Oh cool",
+    "yes waiting for you", "take your time"), asking for nothing."""
+    words = [
+        re.sub(r"(.)\1+", r"\1", w) for w in re.findall(r"[a-z]+", text.lower().replace("'", ""))
+    ]
+    if not words or len(words) > MAX_REACTION_WORDS + 2:
+        return False
+    if _PRESENCE.search(text):
+        return True
+    folded = {re.sub(r"(.)\1+", r"\1", w) for w in _REACTION_WORDS}
+    hums = re.compile(r"^(?:h+m+|u+m+|u+h+|a+h+|o+h+|h+a+|m+)$")
+    return len(words) <= MAX_REACTION_WORDS and all(w in folded or hums.match(w) for w in words)
+
+
+_MORE = re.compile(
+    r"\b(?:anything|something|any(?:thing)?) (?:else|different)|\b(?:other|different|more)"
+    r" (?:options?|ones?|models?|designs?|styles?|choices?|products?|brands?|colou?rs?)\b"
+    r"|\bany others?\b|\bshow me (?:more|others)\b"
+    r"|\b(?:don'?t|do not|didn'?t) (?:really )?like (?:it|them|this|that|these|those|any)"
+    r"|\b(?:look|looks|looking) (?:ugly|bad|awful|boring)\b|\bnot (?:my|for me)\b",
+    re.I,
+)
+_TOO_EXPENSIVE = re.compile(
+    r"\btoo (?:expensive|pricey|much|costly|high)\b|\b(?:that'?s|thats|so|very|it'?s|its)"
+    r" (?:\w+ )?(?:expensive|expnsive|pricey)\b|\bcheaper\b|\bless expensive\b",
+    re.I,
+)
+
+
+def wants_more(text: str) -> bool:
+    """Whether the shopper asks for other products than those shown ("do you have anything
+    else?", "they look ugly", "other models?")."""
+    return bool(_MORE.search(text))
+
+
+def too_expensive(text: str) -> bool:
+    """Whether the shopper finds what was shown too dear ("TOO EXPENSIVE!", "thats
+    expensive!!", "something cheaper")."""
+    return bool(_TOO_EXPENSIVE.search(text))
+
+
+_DISCOUNT = re.compile(
+    r"\b(?:discounts?|promo(?:tion)?s?|promo ?codes?|coupons?|vouchers?|black friday"
+    r"|\d+ ?% off|\d+ ?percent off|bulk (?:price|discount|order)|in bulk|sale price|deals?)\b",
+    re.I,
+)
+
+
+def asks_for_discount(text: str) -> bool:
+    """Whether the message asks about discounts, promo codes, sales or bulk prices ("any
+    possible discount?", "its black friday", "can I have 50% off"): a question the store's
+    policies answer, never one the bot may promise anything on."""
+    return bool(_DISCOUNT.search(text))
+
+
+_BUY_SHOWN = re.compile(
+    r"\b(?:i'?ll|i will|i'?d like to|i would like to|i want to|i wanna|let me|i think i'?ll"
+    r"|i'?m going to|im going to|i'?m gonna|i decide to|i'?ve decided to)\s+(?:just\s+)?"
+    r"(?:buy|take|order|get|purchase|go (?:with|for))\s+(?:it|this|that|them|these|those|both"
+    r"|the (?:first|second|third|fourth|fifth|\w+ one|one|\w+$|\w+ \w+$))\b"
+    r"|\b(?:order|buy) (?:it|this|them) for me\b|\b(?:i'?m|im|i am) (?:buying|taking)"
+    r" (?:it|this)\b|^\W*(?:i'?m|im|i am) (?:buying|taking it)\W*$"
+    r"|^\W*(?:i'?ll|i will) (?:buy|take) (?:it|them)\W*$",
+    re.I,
+)
+
+
+def wants_to_buy_shown(text: str) -> bool:
+    """Whether the shopper decides to buy what was shown ("I'll buy it", "I think I would
+    like to buy it then", "order this for me"): the chat cannot place orders, so the answer
+    is how to."""
+    return bool(_BUY_SHOWN.search(text))
+
+
+_ABOUT_IT = re.compile(
+    r"\b(?:how (?:much|muhc|mush)|price|pricing|cost|costs|photos?|pictures?|pics?|images?"
+    r"|made (?:of|from|f)|material|details|specs|info|information|rating|reviews?|in stock"
+    r"|available|weigh|weight|warranty|brand)\b",
+    re.I,
+)
+_IT = re.compile(r"\b(?:it|its|it'?s|this|that|this one|that one|them|these|those|they)\b", re.I)
+_NOT_ABOUT_IT = re.compile(
+    r"\b(?:ship|shipping|delivery|deliver|return|returns|refund|tax|taxes|order|account"
+    r"|password|card|payment|gift card)\b",
+    re.I,
+)
+MAX_POINTING_WORDS = 6
+
+
+def asks_about_shown(text: str) -> bool:
+    """Whether the message asks about the product just shown without naming it: "how much
+    is it?", "what's the price?", "can I see a picture?", "what is it made of?", "pricing?"."""
+    if not _ABOUT_IT.search(text) or _NOT_ABOUT_IT.search(text):
+        return False
+    return bool(_IT.search(text)) or len(re.findall(r"[^\W_]+", text)) <= MAX_POINTING_WORDS

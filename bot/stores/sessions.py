@@ -90,6 +90,7 @@ MIGRATIONS = (
 )
 # The owner of sessions made in-process (the CLI) or through the keyless local API.
 OPEN_OWNER = "open"
+SEEN_TURNS = 3  # "anything else?" leaves out what the last this many product turns showed
 ORDER_FIELDS = ("pending", "verified_email", "current_order")
 
 
@@ -100,6 +101,7 @@ class SessionState:
     intent: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     shown: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)  # shown in the last few product turns
     turns: int = 0
     shopper_id: str | None = None
     handed_off: bool = False
@@ -199,11 +201,12 @@ class SessionStore:
             ).fetchone()[0]
             # The context is the last product turn: a "thanks" or a returns question in
             # between does not make the shopper's search forget its filters.
-            row = self._db.execute(
+            product_turns = self._db.execute(
                 "SELECT intent, state, shown FROM turns WHERE session_id = ?"
-                " AND route IN ('search', 'details') ORDER BY rid DESC LIMIT 1",
-                (session_id,),
-            ).fetchone()
+                " AND route IN ('search', 'details') ORDER BY rid DESC LIMIT ?",
+                (session_id, SEEN_TURNS),
+            ).fetchall()
+            row = product_turns[0] if product_turns else None
             last = self._db.execute(
                 "SELECT intent, route, message FROM turns WHERE session_id = ?"
                 " ORDER BY rid DESC LIMIT 1",
@@ -217,6 +220,7 @@ class SessionStore:
         state = SessionState(turns=count)
         if row is not None:
             state.intent, state.slots, state.shown = row[0], json.loads(row[1]), json.loads(row[2])
+            state.seen = list(dict.fromkeys(i for r in product_turns for i in json.loads(r[2])))
         if last is not None:
             state.last_intent, state.last_route, state.last_message = last
         if info is not None:
