@@ -114,3 +114,19 @@ def test_eval_retrieval_scores_every_system_side_by_side(catalog_file, tmp_path)
             "latency_ms_p95",
         }
     assert report["systems"]["hybrid"]["mrr@10"] == 1.0
+
+
+def test_eval_conversations_only_names_what_matched_nothing(tmp_path):
+    recorded = tmp_path / "dialogues.json"
+    recorded.write_text(
+        json.dumps(
+            [{"id": "Books:1", "utterances": [{"participant": "Client", "utterance": "hi"}]}]
+        )
+    )
+    result = CliRunner().invoke(
+        main, ["eval", "conversations", "--data", str(recorded), "--only", "Office",
+               "--data-dir", str(tmp_path / "data")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no conversation's id starts with Office" in result.output
+    assert not (tmp_path / "data").exists()  # refused before any store was opened

@@ -125,8 +125,15 @@ def eval_intents(
 
 @eval_group.command("conversations")
 @click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--only",
+    "prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    help="Replay only conversations whose id starts with PREFIX (repeatable).",
+)
 @common_options
-def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
+def eval_conversations(settings, as_json: bool, data_path: Path, prefixes: tuple[str, ...]) -> None:
     """Replay scripted conversations and check every turn against its expectations.
 
     One conversation per JSON line: {"id", "turns": [{"say", "expect": {...}}]}; see
@@ -139,6 +146,9 @@ def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
     failure.
 
     Example usage: shopbot eval conversations --data benchmarks/conversations/demo_store.jsonl
+
+    Real dialogues: shopbot eval conversations --data MGShopDial.json --only Officeproducts
+    --only SportsandOutdoors
     """
     from bot.dialogue.engine import Assistant
     from bot.dialogue.scripted import read_scripts, replay
@@ -147,6 +157,10 @@ def eval_conversations(settings, as_json: bool, data_path: Path) -> None:
     scripts, rejected = read_scripts(data_path)
     for line, reason in rejected:
         click.echo(f"{data_path}:{line}: skipped: {reason}", err=True)
+    if prefixes:
+        scripts = [script for script in scripts if script.id.startswith(prefixes)]
+        if not scripts:
+            raise click.UsageError(f"no conversation's id starts with {' or '.join(prefixes)}")
     shop = Shop(settings)
     shop.ensure_demo_catalog()
     assistant = Assistant.open(settings, shop)
