@@ -257,6 +257,7 @@ def test_reactions_and_questions_about_what_was_shown_are_served_not_refused(say
     assert first.route == "search" and shown
     hmm = say("hmm okok", "goodbye", confidence=0.7)
     assert hmm.route == "small_talk" and "other options" in hmm.reply
+    assert "other options" in say(":)").reply
     price = say("how much is it?", "out_of_scope", confidence=0.7)
     assert price.route == "details" and [p.product.id for p in price.products] == shown[:1]
     buy = say("I'll buy it", "place_order")

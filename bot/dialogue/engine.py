@@ -234,11 +234,10 @@ class Assistant:
                 return turn
             # A person answers now; the message is logged for them, the bot says nothing.
             return Turn(session_id, shopper_id, text, parse, "handed_off", fixed_reply="")
-        if not has_words(text):
+        if not has_words(text):  # "", ":)", "?": an example to start with, later what can come next
             parse = Parse("out_of_scope", {}, 0.0)
-            turn = Turn(
-                session_id, shopper_id, text, parse, "empty", fixed_reply=self.texts["empty"]
-            )
+            key = "acknowledge" if session.shown else "small_talk" if session.turns else "empty"
+            turn = Turn(session_id, shopper_id, text, parse, "empty", fixed_reply=self.texts[key])
         else:
             parse = self.parser.parse(text, self._context(session))
             turn = Turn(session_id, shopper_id, text, parse, parse.intent)
