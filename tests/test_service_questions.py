@@ -277,7 +277,7 @@ def test_a_discount_question_is_answered_from_the_policies_never_promised(say):
     turn = say("any possible discount?", "search_products", {"query": "discount"})
     assert turn.route == "policy"
     assert turn.docs[0].section == "Discounts and promo codes"
-    assert "cannot lower a price" in turn.reply
+    assert "cannot give a discount" in turn.reply
 
 
 def test_a_person_word_is_no_request_for_one_and_a_missing_product_is_searched(say):

@@ -313,7 +313,9 @@ class Assistant:
             self._take(turn, found)
         elif session.shown and (wants_more(text) or self._too_dear(turn)):
             self._take(turn, self._other_products(turn, session, carried))
-        elif reacts_only(text):  # "ok", "hmm", "Oh cool", "are you there?": what can come next
+        elif reacts_only(text) and not (confident and intent in ("greeting", "thanks")):
+            # "ok", "hmm", "Oh cool", "are you there?": what can come next (a goodbye read
+            # into "hmm" would end the conversation)
             key = "acknowledge" if session.shown else "small_talk"
             turn.route, turn.fixed_reply = "small_talk", self.texts[key]
         elif self._answers_from_policies(turn, session, catalog_match):
