@@ -6,7 +6,8 @@ real out-of-scope requests through?
 The parser (SmolLM2 + the shipped adapter) was trained on requests that name a product, so
 some requests phrased as a need ("something to keep me dry on my bike commute") come out as
 out_of_scope. The chat searches such a message anyway when its nearest product is at least
-`shopping_match` similar (cosine). This measures, with the rule off and on, in one run:
+`shopping_match` similar (cosine), or when its words ask for a product outright ("I am
+looking for an office calendar"). This measures, with both rules off and on, in one run:
 - shopping requests rejected: the demo store's shopper queries (the labelled set behind the
   search figures: plain, vague, misspelled, attribute and price requests) that do not reach
   a product search;
@@ -113,8 +114,10 @@ def main() -> None:
                 if belongs_to_policies(found, text, sure, lambda m=match: m, settings):
                     answered.append(text)
             for label, rule in (("off", off), ("on", settings)):
+                # off: neither the closeness rule nor the words ("I am looking for ...")
+                said = text if label == "on" else ""
                 is_search = parse.intent in SHOPPING_INTENTS or searched_anyway(
-                    parse, match, rule, text
+                    parse, match, rule, said
                 )
                 if is_search:
                     searched[name][label].append(text)

@@ -246,6 +246,8 @@ def test_recorded_dialogues_replay_their_shoppers_turns_and_count_unasked_handof
     )
     result = replay(say.assistant, scripts)
     assert result["turns"] == 7 and result["refused_or_clarify"] == 2
+    refused = [(r["turn"], r["message"]) for r in result["refused"]]
+    assert refused == [(1, unrelated[0]), (2, unrelated[1])]
     assert [(h["turn"], h["reason"]) for h in result["handoffs"]] == [(3, "failures"), (1, "asked")]
     assert result["silenced_unasked"] == 2  # turns 4 and 5; "hello?" after the asked one is not
     assert result["routes"]["handed_off"] == 3

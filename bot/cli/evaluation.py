@@ -181,6 +181,10 @@ def eval_conversations(settings, as_json: bool, data_path: Path, prefixes: tuple
         f" ({result['silenced_unasked'] / turns:.1%})",
         "routes        " + ", ".join(f"{k} {v}" for k, v in result["routes"].items()),
     ]
+    for turn in result["refused"]:
+        lines.append(
+            f"{turn['route']}: {turn['conversation']} turn {turn['turn']}: {turn['message']!r}"
+        )
     for handoff in result["handoffs"]:
         lines.append(
             f"handoff ({handoff['reason']}): {handoff['conversation']} turn {handoff['turn']}:"

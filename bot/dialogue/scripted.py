@@ -224,6 +224,7 @@ def replay(
     results: list[TurnResult] = []
     routes: Counter[str] = Counter()
     handoffs: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     silenced_unasked = 0
     passed_conversations = 0
     try:
@@ -233,6 +234,11 @@ def replay(
             for index, step in enumerate(script.turns, start=1):
                 turn = assistant.respond(step["say"], session, shopper_id=shopper)
                 routes[turn.route] += 1
+                if turn.route in REFUSED_ROUTES:
+                    refused.append(
+                        {"conversation": script.id, "turn": index, "message": step["say"],
+                         "route": turn.route}
+                    )  # fmt: skip
                 if turn.route == "handoff":
                     handed_by = turn.handoff_reason or "asked"
                     handoffs.append(
@@ -271,6 +277,7 @@ def replay(
         "false_claims": sum(1 for r in results for f in r.failures if f.startswith("false claim")),
         "routes": dict(routes.most_common()),
         "refused_or_clarify": sum(routes[route] for route in REFUSED_ROUTES),
+        "refused": refused,
         "handoffs": handoffs,
         "silenced_unasked": silenced_unasked,
         "failures": failed,
