@@ -152,10 +152,15 @@ _SHOPPING = re.compile(
 
 
 _ASKS_FOR_PRODUCT = re.compile(
-    r"\b(?:looking for|look for|shopping for|looking to (?:buy|get)|searching for"
-    r"|(?:want|need|would like|wanna|have) to (?:buy|get|order)|i'?d like to (?:buy|order)"
-    r"|do you (?:have|sell|carry|stock)|where can i (?:find|buy|get))"
-    r"\s+(?:a|an|some|any|the)?\s*\w",
+    r"\b(?:looking for|shopping for|looking to (?:buy|get)|searching for"
+    r"|(?:want|need|would like|wanna) to (?:buy|order)|i'?d like to (?:buy|order)"
+    r"|do you (?:sell|carry|stock)|where can i buy)\s+(?:a|an|some|any|the)?\s*\w",
+    re.I,
+)
+# What no shop's catalog holds, however it is asked for: "looking for a flight to Boston".
+_NOT_A_PRODUCT = re.compile(
+    r"\b(?:flights?|tickets?|hotels?|reservations?|directions|rides?|jobs?|recipes?"
+    r"|restaurants?|apartments?|loans?)\b",
     re.I,
 )
 
@@ -163,8 +168,9 @@ _ASKS_FOR_PRODUCT = re.compile(
 def asks_for_product(text: str) -> bool:
     """Whether the words ask for a product outright ("I am looking for an office calendar",
     "hi! im looking to buy a calendar", "do you sell bikes?"): a search, even for something
-    the store does not carry, which the reply then says, with the closest it has."""
-    return bool(_ASKS_FOR_PRODUCT.search(text))
+    the store does not carry, which the reply then says, with the closest it has. Travel,
+    directions, recipes and the like are no product, however they are asked for."""
+    return bool(_ASKS_FOR_PRODUCT.search(text)) and not _NOT_A_PRODUCT.search(text)
 
 
 def shopping_words(text: str) -> bool:
