@@ -13,7 +13,11 @@ documents; order requests go to `bot.dialogue.order_desk`, which answers from th
 store, never with the LM, and only to a session that has proved the order's e-mail; a
 request for a person hands over; greetings and out-of-scope requests get fixed replies. An
 unsure parse asks to clarify, unless it reads as a product search (where the LM refuses or
-is unsure, `bot.nlu.second_opinion` may name the service intent meant).
+is unsure, `bot.nlu.second_opinion` may name the service intent meant). What real chats
+are full of is read from the words (`bot.dialogue.signals`) whatever the parser says:
+reactions get what can come next, "how much is it?" is about the product shown, "anything
+else?" and "too expensive" search again without what was shown, "I'll buy it" gets how to
+order, and a discount question gets the policy's words.
 
 A person takes the conversation over (`handoff`) when the shopper asks for one, after
 `Settings.handoff_after_failures` turns in a row the bot could not serve, or when an angry
@@ -277,7 +281,9 @@ class Assistant:
     def _route(self, turn: Turn, session: SessionState) -> None:
         """Decide where the turn goes and fetch what its reply needs, in this order: anger,
         an order the shopper wants something done to (new or under way), a request for a
-        person, a question about the products shown, a question the policies answer, a need
+        person, a decision to buy what was shown (how to order), a discount question (the
+        policies), a question about the products shown, a request for other products than
+        those shown, a mere reaction ("ok", "hmm"), a question the policies answer, a need
         the catalog recognises, an unsure parse, a search, a service question, small talk.
         The parser's intent is a hint: the words and their closeness to the policies and
         the catalog overrule it where it was trained on other phrasing."""

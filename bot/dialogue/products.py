@@ -263,7 +263,8 @@ class ProductDesk:
             relaxed.append(loosen)
             wanted[loosen] = None
         if exclude:
-            ranked = [item for item in ranked if item.product.id not in set(exclude)]
+            left_out = set(exclude)
+            ranked = [item for item in ranked if item.product.id not in left_out]
         if ranked:
             # Exploration may lift a product that merely shares a colour with the request, and
             # "cheapest" means the cheapest of what fits: keep what is close to the best match.

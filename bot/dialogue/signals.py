@@ -233,7 +233,8 @@ _MORE = re.compile(
     r" (?:options?|ones?|models?|designs?|styles?|choices?|products?|brands?|colou?rs?)\b"
     r"|\bany others?\b|\bshow me (?:more|others)\b"
     r"|\b(?:don'?t|do not|didn'?t) (?:really )?like (?:it|them|this|that|these|those|any)"
-    r"|\b(?:look|looks|looking) (?:ugly|bad|awful|boring)\b|\bnot (?:my|for me)\b",
+    r"|\b(?:look|looks|looking) (?:ugly|bad|awful|boring)\b"
+    r"|\bnot (?:my (?:style|taste|thing|type)|for me)\b",
     re.I,
 )
 _TOO_EXPENSIVE = re.compile(
@@ -257,7 +258,7 @@ def too_expensive(text: str) -> bool:
 
 _DISCOUNT = re.compile(
     r"\b(?:discounts?|promo(?:tion)?s?|promo ?codes?|coupons?|vouchers?|black friday"
-    r"|\d+ ?% off|\d+ ?percent off|bulk (?:price|discount|order)|in bulk|sale price|deals?)\b",
+    r"|\d+ ?% off|\d+ ?percent off|bulk (?:price|discount|order)|in bulk|sale price)\b",
     re.I,
 )
 
