@@ -195,8 +195,10 @@ def substantive(text: str) -> bool:
 # A reaction to what the bot said, and nothing more: "ok", "hmm okok", "Oh cool", "are you
 # sure?", "ok, I'm waiting". Answered with what the shopper can do next, never "not
 # understood", and never a failure.
+_REPEATS = re.compile(r"(.)\1+")  # "okok", "yeahh", "sooo" fold to "ok", "yeah", "so"
 _REACTION_WORDS = frozenset(
-    str.split(
+    _REPEATS.sub(r"\1", word)
+    for word in str.split(
         "ok okay okey okok k kk yes yeah yea yep yup ya sure no nope nah not cool nice great good"
         " perfect awesome wow interesting fine alright right really true exactly indeed see got it"
         " that thats this is its seems looks sounds very so pretty quite better lovely amazing"
@@ -204,6 +206,7 @@ _REACTION_WORDS = frozenset(
         " waiting wait here there still always for me too and also just one"
     )
 )
+_HUMS = re.compile(r"^(?:h+m+|u+m+|u+h+|a+h+|o+h+|h+a+|m+)$")
 _PRESENCE = re.compile(
     r"\b(?:are you (?:still )?(?:there|here)|anyone (?:there|here)|(?:i'?m|i am) (?:still )?"
     r"(?:waiting|here)|waiting for you|take (?:your|you) time|(?:you have|i'?m giving you)"
@@ -211,21 +214,20 @@ _PRESENCE = re.compile(
     re.I,
 )
 MAX_REACTION_WORDS = 6
+MAX_PRESENCE_WORDS = 8
 
 
 def reacts_only(text: str) -> bool:
     """Whether the message only reacts or checks the bot is there ("ok", "hmm", "Oh cool",
     "yes waiting for you", "take your time"), asking for nothing."""
-    words = [
-        re.sub(r"(.)\1+", r"\1", w) for w in re.findall(r"[a-z]+", text.lower().replace("'", ""))
-    ]
-    if not words or len(words) > MAX_REACTION_WORDS + 2:
+    words = [_REPEATS.sub(r"\1", w) for w in re.findall(r"[a-z]+", text.lower().replace("'", ""))]
+    if not words or len(words) > MAX_PRESENCE_WORDS:
         return False
     if _PRESENCE.search(text):
         return True
-    folded = {re.sub(r"(.)\1+", r"\1", w) for w in _REACTION_WORDS}
-    hums = re.compile(r"^(?:h+m+|u+m+|u+h+|a+h+|o+h+|h+a+|m+)$")
-    return len(words) <= MAX_REACTION_WORDS and all(w in folded or hums.match(w) for w in words)
+    return len(words) <= MAX_REACTION_WORDS and all(
+        w in _REACTION_WORDS or _HUMS.match(w) for w in words
+    )
 
 
 _MORE = re.compile(
