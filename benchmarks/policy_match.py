@@ -4,7 +4,8 @@ parser says, and at what cost to out-of-scope refusals and product searches?
     python benchmarks/policy_match.py          # writes benchmarks/out/policy-match.json
 
 The router answers a message from the policy passages when its closest section is at least
-`policy_match` similar (cosine), or its closest sentence `policy_passage_match`, and it is
+`policy_match` similar (cosine), or its closest sentence `policy_passage_match`, or the
+closest question a section lists (`<!-- questions -->`) `policy_question_match`, and it is
 closer to the policies than to the nearest product (`belongs_to_policies`, which also
 eases this for service words such as "arrived broken"). The parser's opinion is left out
 here (as if it were unsure of every row): the chat also requires a request the parser is
@@ -45,16 +46,21 @@ from retrieval.demo.catalog import generate_catalog  # noqa: E402
 from retrieval.demo.queries import generate_eval_set  # noqa: E402
 
 CHOSEN_ON = 150
-# (section, passage) pairs; the passage threshold alone for a section one above 1 and back
+# (section, passage, question) thresholds; one above 1 turns that closeness off
 THRESHOLDS = (
-    (0.35, 0.5),
-    (0.38, 0.5),
-    (0.4, 0.45),
-    (0.4, 0.5),
-    (0.4, 0.55),
-    (0.45, 0.5),
-    (0.4, 1.01),
-    (1.01, 0.5),
+    (0.35, 0.5, 0.65),
+    (0.4, 0.45, 0.65),
+    (0.4, 0.5, 0.55),
+    (0.4, 0.55, 0.65),
+    (0.45, 0.5, 0.65),
+    (0.4, 0.5, 0.5),
+    (0.4, 0.5, 0.6),
+    (0.4, 0.5, 0.65),
+    (0.4, 0.5, 0.7),
+    (0.4, 0.5, 1.01),
+    (0.4, 1.01, 1.01),
+    (1.01, 0.5, 1.01),
+    (1.01, 1.01, 0.65),
 )
 
 
@@ -98,9 +104,13 @@ def main() -> None:
                 print(f"{name}: {number}/{len(texts)}", file=sys.stderr, flush=True)
     shop.close()
 
-    def routed(name: str, section: float, passage: float) -> list[str]:
+    def routed(name: str, section: float, passage: float, question: float) -> list[str]:
         rule = settings.model_copy(
-            update={"policy_match": section, "policy_passage_match": passage}
+            update={
+                "policy_match": section,
+                "policy_passage_match": passage,
+                "policy_question_match": question,
+            }
         )
         return [
             text
@@ -108,19 +118,26 @@ def main() -> None:
             if belongs_to_policies(found, text, False, lambda m=match: m, rule)
         ]
 
-    def shares(section: float, passage: float) -> dict[str, float]:
+    def shares(section: float, passage: float, question: float) -> dict[str, float]:
         return {
-            name: round(len(routed(name, section, passage)) / len(texts), 4)
+            name: round(len(routed(name, section, passage, question)) / len(texts), 4)
             for name, texts in sets.items()
         }
 
     table = {
-        f"section {section} / passage {passage}": shares(section, passage)
-        for section, passage in THRESHOLDS
+        "section {} / passage {} / question {}".format(*rule): shares(*rule) for rule in THRESHOLDS
     }
-    chosen = (settings.policy_match, settings.policy_passage_match)
+    chosen = (
+        settings.policy_match,
+        settings.policy_passage_match,
+        settings.policy_question_match,
+    )
     report = {
-        "thresholds": {"policy_match": chosen[0], "policy_passage_match": chosen[1]},
+        "thresholds": {
+            "policy_match": chosen[0],
+            "policy_passage_match": chosen[1],
+            "policy_question_match": chosen[2],
+        },
         "answered_from_policies": shares(*chosen),
         "rows": {name: len(texts) for name, texts in sets.items()},
         "rows_used": "tuning rows" if args.chosen_on else f"rows after the first {CHOSEN_ON}",

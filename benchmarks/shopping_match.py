@@ -69,6 +69,7 @@ def main() -> None:
 
     settings = load_settings(data_dir=args.data_dir)
     off = settings.model_copy(update={"shopping_match": 1.01})
+    unasked = settings.model_copy(update={"policy_question_match": 1.01})
     shop = Shop(settings)
     shop.ensure_demo_catalog()
     lm = load_lm(data_dir=args.data_dir, adapter=DEFAULT_ADAPTER)
@@ -96,6 +97,7 @@ def main() -> None:
 
     searched: dict[str, dict[str, list[str]]] = {}
     answered: list[str] = []  # out-of-scope rows the policy rule answers instead of refusing
+    answered_unasked: list[str] = []  # ... were the questions the sections list not matched
     overruled: dict[str, list[str]] = {}  # rows the intent head gives a service intent
     for name, texts in sets.items():
         searched[name] = {"off": [], "on": []}
@@ -113,6 +115,8 @@ def main() -> None:
                 found = match_policies(shop, text)
                 if belongs_to_policies(found, text, sure, lambda m=match: m, settings):
                     answered.append(text)
+                if belongs_to_policies(found, text, sure, lambda m=match: m, unasked):
+                    answered_unasked.append(text)
             for label, rule in (("off", off), ("on", settings)):
                 # off: neither the closeness rule nor the words ("I am looking for ...")
                 said = text if label == "on" else ""
@@ -140,6 +144,13 @@ def main() -> None:
         "out_of_scope_refused_end_to_end": round(
             1
             - len(set(searched["out_of_scope"]["on"]) | set(answered)) / len(sets["out_of_scope"]),
+            4,
+        ),
+        # ... and were the questions the policy sections list not matched (the rule before)
+        "out_of_scope_refused_end_to_end_without_questions": round(
+            1
+            - len(set(searched["out_of_scope"]["on"]) | set(answered_unasked))
+            / len(sets["out_of_scope"]),
             4,
         ),
         # ... and with the intent head's second opinion too (a service intent is never refused)

@@ -192,6 +192,14 @@ class Settings(BaseSettings):
     policy_passage_match: float = Field(
         0.5, ge=0, le=1.01, description="See policy_match: the same for one policy sentence."
     )
+    policy_question_match: float = Field(
+        0.65,
+        ge=0,
+        le=1.01,
+        description="See policy_match: the same for one of the questions a policy section "
+        "lists (`<!-- questions ... -->` under its heading); chosen, like the others, on the "
+        "first rows of benchmarks/policy_match.py's sets.",
+    )
     intent_head: str = Field(
         "default",
         description="Folder of the parser's second opinion (`shopbot finetune intent-head`): "

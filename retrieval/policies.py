@@ -11,6 +11,20 @@ and quote the one section that answers a question:
 
 Text before the first `##` heading becomes an "Overview" section. Without a directory the
 Shopbot Demo Store policies shipped in `retrieval/demo/policies/` are loaded.
+
+A section may list the questions shoppers ask that it answers, one per line, in an HTML
+comment (hidden where the markdown is published), as help desks keep an FAQ beside each
+article; retrieval matches a message against them as well as against the section's text:
+
+    ## Gift returns
+
+    <!-- questions
+    can i return a present without the receipt
+    will my aunt find out if i send her gift back
+    -->
+
+Every other HTML comment is an operator's note: it is never part of a section's text, so the
+bot never quotes it.
 """
 
 from __future__ import annotations
@@ -22,6 +36,9 @@ from pathlib import Path
 DEMO_POLICIES_DIR = Path(__file__).parent / "demo" / "policies"
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_COMMENT_START = re.compile(r"^\s*<!--")
+_QUESTIONS = re.compile(r"^\s*<!--\s*questions\b:?", re.I)
+_INLINE_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class PolicyDoc:
     title: str
     section: str
     text: str
+    questions: tuple[str, ...] = ()  # what shoppers ask that it answers (see above)
 
     def content(self) -> str:
         """Title, section heading and body as one passage, for embedding and prompts."""
@@ -56,13 +74,26 @@ def load_policy_docs(directory: Path | None = None) -> list[PolicyDoc]:
 def split_policy(doc: str, markdown: str) -> list[PolicyDoc]:
     """Cut one markdown document at its `##` headings; `#` gives the title (default: doc)."""
     title = doc.replace("-", " ").replace("_", " ").title()
-    sections: list[tuple[str, list[str]]] = [("Overview", [])]
+    sections: list[tuple[str, list[str], list[str]]] = [("Overview", [], [])]
     in_fence = False
+    comment: list[str] | None = None  # the lines of the HTML comment being read
     for line in markdown.splitlines():
+        if comment is not None:
+            comment.append(line)
+            if "-->" in line:
+                sections[-1][2].extend(_questions(comment))
+                comment = None
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
+        elif not in_fence and _COMMENT_START.match(line):
+            if "-->" in line:
+                sections[-1][2].extend(_questions([line]))
+            else:
+                comment = [line]
+            continue
         elif not in_fence and line.startswith("## "):
-            sections.append((line[3:].strip(), []))
+            sections.append((line[3:].strip(), [], []))
             continue
         elif not in_fence and line.startswith("# ") and sections[-1][0] == "Overview":
             title = line[2:].strip()
@@ -71,16 +102,34 @@ def split_policy(doc: str, markdown: str) -> list[PolicyDoc]:
 
     docs: list[PolicyDoc] = []
     used: dict[str, int] = {}
-    for heading, lines in sections:
-        text = "\n".join(lines).strip()
+    for heading, lines, questions in sections:
+        text = _INLINE_COMMENT.sub("", "\n".join(lines)).strip()
         if not text:
             continue
         slug = _slug(heading) or "section"
         used[slug] = used.get(slug, 0) + 1
         if used[slug] > 1:
             slug = f"{slug}-{used[slug]}"
-        docs.append(PolicyDoc(id=f"{doc}#{slug}", doc=doc, title=title, section=heading, text=text))
+        docs.append(
+            PolicyDoc(
+                id=f"{doc}#{slug}",
+                doc=doc,
+                title=title,
+                section=heading,
+                text=text,
+                questions=tuple(dict.fromkeys(questions)),
+            )
+        )
     return docs
+
+
+def _questions(comment: list[str]) -> list[str]:
+    """The questions of a `<!-- questions ... -->` comment (none from any other comment)."""
+    if not _QUESTIONS.match(comment[0]):
+        return []
+    lines = [_QUESTIONS.sub("", comment[0])] + comment[1:]
+    lines[-1] = lines[-1].split("-->")[0]
+    return [" ".join(line.split()) for line in lines if line.strip()]
 
 
 def _slug(heading: str) -> str:

@@ -3,6 +3,11 @@
 A policy folder is the whole truth: ingesting it adds new sections, re-embeds changed ones,
 skips unchanged ones and removes sections that are gone. Customer-service answers quote the
 section they come from, so every hit keeps its document and section names.
+
+The questions a section lists (`PolicyDoc.questions`) live in a second collection, one
+vector each: a message is as close to a section as to the section's text or to the nearest
+of its questions, whichever is closer, so "my aunt sent me a blender, can i return it without
+her knowing" finds "Gift returns" through "will the person who gave it to me find out".
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from retrieval.policies import PolicyDoc
 @dataclass
 class PolicyHit:
     doc: PolicyDoc
-    score: float
+    score: float  # the closer of its text and its nearest question (cosine): the rank
+    by_text: float = 0.0  # its text alone (0 when it was found through a question only)
+    asked: float = 0.0  # the nearest of its questions alone (0 when none came near)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,8 +37,12 @@ class PolicyHit:
         }
 
 
+QUESTIONS_PER_HIT = 4  # question vectors fetched per section wanted
+
+
 def _digest(doc: PolicyDoc) -> str:
-    return hashlib.sha256(doc.content().encode("utf-8")).hexdigest()[:32]
+    content = doc.content() + "".join(f"\n? {question}" for question in doc.questions)
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
 
 
 class PolicyIndex:
@@ -40,6 +51,11 @@ class PolicyIndex:
         self.name = name
         self._collection = client.get_or_create_collection(
             name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        self._questions = client.get_or_create_collection(
+            f"{name}-questions",
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
         )
 
     def count(self) -> int:
@@ -69,8 +85,18 @@ class PolicyIndex:
                     for d in changed
                 ],
             )
+            self._questions.delete(where={"section": {"$in": [d.id for d in changed]}})
+            asked = [(d.id, n, question) for d in changed for n, question in enumerate(d.questions)]
+            if asked:
+                self._questions.upsert(
+                    ids=[f"{pid}?{n}" for pid, n, _ in asked],
+                    embeddings=self.embedder.embed_documents([q for _, _, q in asked]),
+                    documents=[q for _, _, q in asked],
+                    metadatas=[{"section": pid} for pid, _, _ in asked],
+                )
         if gone:
             self._collection.delete(ids=gone)
+            self._questions.delete(where={"section": {"$in": gone}})
         added = sum(1 for d in changed if d.id not in known)
         return {
             "added": added,
@@ -80,24 +106,50 @@ class PolicyIndex:
         }
 
     def search(self, query: str, k: int = 3) -> list[PolicyHit]:
-        """The `k` policy sections closest to `query`, best first."""
-        if not query.strip() or self.count() == 0:
+        """The `k` policy sections closest to `query` (by their text or their questions),
+        best first; the one closest by its text is always among them."""
+        count = self.count()
+        if not query.strip() or count == 0:
             return []
-        result = self._collection.query(
-            query_embeddings=[self.embedder.embed_query(query)],
-            n_results=min(k, self.count()),
-            include=["documents", "metadatas", "distances"],
+        vector = self.embedder.embed_query(query)
+        by_text = self._collection.query(
+            query_embeddings=[vector], n_results=min(k, count), include=["distances"]
         )
-        hits = []
-        for pid, text, meta, distance in zip(
-            result["ids"][0],
-            result["documents"][0],
-            result["metadatas"][0],
-            result["distances"][0],
-            strict=True,
-        ):
-            doc = PolicyDoc(
+        closeness = {
+            pid: 1.0 - float(distance)
+            for pid, distance in zip(by_text["ids"][0], by_text["distances"][0], strict=True)
+        }
+        asked: dict[str, float] = {}
+        questions = self._questions.count()
+        if questions:
+            by_question = self._questions.query(
+                query_embeddings=[vector],
+                n_results=min(k * QUESTIONS_PER_HIT, questions),
+                include=["metadatas", "distances"],
+            )
+            for meta, distance in zip(
+                by_question["metadatas"][0], by_question["distances"][0], strict=True
+            ):
+                pid = meta["section"]
+                asked[pid] = max(asked.get(pid, 0.0), 1.0 - float(distance))
+        scores = {
+            pid: max(closeness.get(pid, 0.0), asked.get(pid, 0.0)) for pid in closeness | asked
+        }
+        best = sorted(scores, key=lambda pid: -scores[pid])[:k]
+        closest_text = max(closeness, key=lambda pid: closeness[pid])
+        if closest_text not in best:  # its closeness decides whether the policies answer
+            best[-1] = closest_text
+        found = self._collection.get(ids=best, include=["documents", "metadatas"])
+        docs = {
+            pid: PolicyDoc(
                 id=pid, doc=meta["doc"], title=meta["title"], section=meta["section"], text=text
             )
-            hits.append(PolicyHit(doc, 1.0 - float(distance)))
-        return hits
+            for pid, text, meta in zip(
+                found["ids"], found["documents"], found["metadatas"], strict=True
+            )
+        }
+        return [
+            PolicyHit(docs[pid], scores[pid], closeness.get(pid, 0.0), asked.get(pid, 0.0))
+            for pid in best
+            if pid in docs
+        ]

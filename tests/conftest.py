@@ -66,6 +66,7 @@ def settings(tmp_path: Path) -> Settings:
         ingest_batch_size=4,
         policy_match=1.01,
         policy_passage_match=1.01,
+        policy_question_match=1.01,
         intent_head="none",  # trained on the real embedder's vectors, not the hash embedder's
     )
 

@@ -137,6 +137,18 @@ def test_operators_can_point_at_their_own_policies(tmp_path):
     assert "## not a heading" in docs[2].text
 
 
+def test_a_sections_questions_and_notes_are_never_part_of_its_text():
+    docs = split_policy(
+        "faq",
+        "# FAQ\n<!-- questions: can i send it back?\n  do you take returns -->\nIntro.\n"
+        "## Hours\n<!-- note: ask Sam -->\nMon-Fri 9-5. <!-- not Sundays? -->\n",
+    )
+    assert [(d.section, d.text, d.questions) for d in docs] == [
+        ("Overview", "Intro.", ("can i send it back?", "do you take returns")),
+        ("Hours", "Mon-Fri 9-5.", ()),
+    ]
+
+
 def test_missing_policy_folder_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_policy_docs(tmp_path / "nope")

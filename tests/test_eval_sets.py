@@ -1,7 +1,8 @@
 """The shopper-written evaluation turns are kept out of training: none of them is a row of
 the shared training data, of the generated shopping turns `shopbot finetune build` trains
-on, or of the service questions written for the intent head, so the conversation figures in
-the README measure language the models never saw."""
+on, of the service questions written for the intent head, or of the questions the demo
+policies list for retrieval, so the conversation figures in the README measure language the
+models and the policy search never saw."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from finetune.dataset import OUT_OF_SCOPE_FILE, SHARED_DATA, SUPPORT_FILE, Datas
 from finetune.intent_head import written_questions
 from finetune.shopping_requests import generate_shopping_turns
 from retrieval.demo.catalog import generate_catalog
+from retrieval.policies import load_policy_docs
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks" / "conversations"
 
@@ -49,3 +51,9 @@ def test_no_evaluation_turn_is_a_written_training_question():
     written = {row["text"].lower().strip() for row in written_questions()}
     assert len(written) >= 400
     assert said().isdisjoint(written)
+
+
+def test_no_evaluation_turn_is_a_question_a_demo_policy_lists():
+    listed = {q.lower().strip() for doc in load_policy_docs() for q in doc.questions}
+    assert len(listed) >= 600
+    assert said().isdisjoint(listed)

@@ -190,3 +190,21 @@ def test_policy_sections_are_found_and_replaced_as_a_set(catalog, tmp_path):
 
     assert second == {"added": 0, "updated": 1, "unchanged": 0, "removed": 1}
     assert catalog.policies.search("how long to return", k=5)[0].doc.text == "Within 60 days."
+
+
+def test_a_section_is_found_through_the_questions_it_lists(catalog, tmp_path):
+    from retrieval.policies import load_policy_docs
+
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    gifts = "## Gift returns\n<!-- questions\nwill my aunt find out\n-->\nStore credit only.\n"
+    (folder / "returns.md").write_text(f"# Returns\n## Window\nAny item within 30 days.\n{gifts}")
+    catalog.policies.ingest(load_policy_docs(folder))
+
+    hit = catalog.policies.search("will my aunt find out if i return it", k=1)[0]
+    assert (hit.doc.section, hit.doc.text) == ("Gift returns", "Store credit only.")
+    assert hit.score == hit.asked > 0.5
+
+    (folder / "returns.md").write_text("# Returns\n## Window\nAny item within 30 days.\n")
+    assert catalog.policies.ingest(load_policy_docs(folder))["removed"] == 1
+    assert catalog.policies.search("will my aunt find out", k=2)[0].doc.section == "Window"

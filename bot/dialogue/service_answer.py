@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.dialogue.signals import service_words
@@ -25,10 +25,14 @@ MAX_PASSAGES = 3
 CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the answer
 MAX_FOLLOW_UP_WORDS = 12  # a message this short after a policy answer may continue it
 SERVICE_WORDS_EASE = 0.1  # how much less closeness a message with service words needs
-# "what about electronics?", "and for a standing desk?" right after a policy answer asks the
-# same question of another thing, even when that thing is a product.
+QUESTION_WEIGHT = 1.0  # how much a section's nearest listed question lifts its passages
+# "what about electronics?", "and for a standing desk?", "ugh ok. what if i want a half size
+# up instead" right after a policy answer asks the same question of another thing or case,
+# even when that thing is a product.
 _CONTINUES = re.compile(
-    r"^\s*(?:and\s+|ok\s+|so\s+)?(?:what|how) about\b|^\s*and (?:for|with|if)\b", re.I
+    r"^\s*(?:(?:and|ok|okay|so|ugh|hmm|well|but)\b[\s,.!]*)*"
+    r"(?:(?:what|how) about\b|what if\b|and (?:for|with|if)\b)",
+    re.I,
 )
 
 
@@ -40,32 +44,46 @@ class ServiceAnswer:
 
 @dataclass
 class PolicyMatch:
-    """How close a question is to the policies: its closest section (`section`, cosine of
-    the section's vector) and passages (`passages`, best first, each with its cosine)."""
+    """How close a question is to the policies: its closest section's text (`section`), its
+    closest passage (`passage`) and its closest question a section lists (`asked`), all
+    cosines, and the passages (`passages`) ranked for the answer, best first."""
 
     section: float
     passages: list[Any]
+    passage: float = 0.0
+    asked: float = 0.0
 
-    @property
-    def passage(self) -> float:
-        return self.passages[0].score if self.passages else 0.0
-
-    def close(self, section_match: float, passage_match: float) -> bool:
-        """Whether either closeness reaches its threshold (`Settings.policy_match`,
-        `Settings.policy_passage_match`)."""
-        return self.section >= section_match or self.passage >= passage_match
+    def close(self, section_match: float, passage_match: float, question_match: float) -> bool:
+        """Whether any closeness reaches its threshold (`Settings.policy_match`,
+        `Settings.policy_passage_match`, `Settings.policy_question_match`)."""
+        return (
+            self.section >= section_match
+            or self.passage >= passage_match
+            or self.asked >= question_match
+        )
 
     @property
     def best(self) -> float:
-        return max(self.section, self.passage)
+        return max(self.section, self.passage, self.asked)
 
 
 def match_policies(shop: Any, question: str) -> PolicyMatch:
-    """The sections closest to `question` and their passages ranked for it."""
+    """The sections closest to `question` and their passages ranked for it: a passage by its
+    closeness plus `QUESTION_WEIGHT` times its section's nearest listed question's, so
+    "can i return it without my aunt finding out" quotes "Gift returns", whose questions
+    are worded so, rather than a "cannot be returned" item that shares the word."""
     hits = shop.policy_hits(question, k=POLICY_SECTIONS)
     if not hits:
         return PolicyMatch(0.0, [])
-    return PolicyMatch(hits[0].score, shop.policy_passages(question, [hit.doc for hit in hits]))
+    asked = {hit.doc.id: hit.asked for hit in hits}
+    found = shop.policy_passages(question, [hit.doc for hit in hits])
+    ranked = [replace(p, score=p.score + QUESTION_WEIGHT * asked[p.doc.id]) for p in found]
+    return PolicyMatch(
+        section=max(hit.by_text for hit in hits),
+        passages=sorted(ranked, key=lambda p: -p.score),
+        passage=found[0].score if found else 0.0,
+        asked=max(asked.values()),
+    )
 
 
 def belongs_to_policies(
@@ -81,15 +99,19 @@ def belongs_to_policies(
     `SERVICE_WORDS_EASE` less closeness and is not weighed against the catalog; a request
     the parser is sure is a product search (`sure_search`) must be closer to a whole section
     than to any product ("shoes I can stand in all day" is near a returns sentence about
-    shoes); anything else must reach `settings.policy_match` (a section) or
-    `settings.policy_passage_match` (a passage) and be closer to the policies than to any
-    product."""
-    section, passage = settings.policy_match, settings.policy_passage_match
+    shoes); anything else must reach `settings.policy_match` (a section),
+    `settings.policy_passage_match` (a passage) or `settings.policy_question_match` (a
+    question a section lists) and be closer to the policies than to any product."""
+    thresholds = (
+        settings.policy_match,
+        settings.policy_passage_match,
+        settings.policy_question_match,
+    )
     if service_words(message):
-        return found.close(section - SERVICE_WORDS_EASE, passage - SERVICE_WORDS_EASE)
+        return found.close(*(threshold - SERVICE_WORDS_EASE for threshold in thresholds))
     if sure_search:
-        return found.section >= section and found.section > catalog_match()
-    return found.close(section, passage) and found.best > catalog_match()
+        return found.section >= settings.policy_match and found.section > catalog_match()
+    return found.close(*thresholds) and found.best > catalog_match()
 
 
 class PolicyDesk:
