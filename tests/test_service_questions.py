@@ -274,6 +274,46 @@ def test_reactions_and_questions_about_what_was_shown_are_served_not_refused(say
     assert more.route == "search" and not {i.product.id for i in more.products} & set(shown)
 
 
+def test_it_after_a_question_about_one_product_is_that_product(say):
+    first = say("running shoes", "search_products", {"query": "running shoes"})
+    shown = [item.product.id for item in first.products]
+    assert len(shown) >= 2
+    second = say("tell me about the second one", "product_details", {"product_refs": [2]})
+    assert [p.product.id for p in second.products] == [shown[1]]
+    price = say("how much is it?", "out_of_scope", confidence=0.7)
+    assert [p.product.id for p in price.products] == [shown[1]]
+    picture = say("can i see a picture of it", "product_details")
+    assert [p.product.id for p in picture.products] == [shown[1]]
+    again = say("running shoes", "search_products", {"query": "running shoes"})  # a new list
+    first_again = [item.product.id for item in again.products][:1]
+    assert [p.product.id for p in say("how much is it?").products] == first_again
+
+
+def test_anything_else_says_when_there_are_no_more_of_those(say):
+    first = say("electric kettle", "search_products", {"query": "kettle", "category": "Kitchen"})
+    assert {item.product.id for item in first.products} == {"K1", "K2"}
+    more = say("anything else?", "search_products", {})  # all the kitchen products were shown
+    assert more.route == "search" and not more.products
+    assert more.reply.startswith("I have no other electric kettles to show you")
+    other = say("any other shoes?", "search_products", {"category": "Shoes"})
+    assert other.products and "I have no other" not in other.reply
+
+
+def test_a_rule_asked_about_an_order_of_theirs_is_answered_then_the_order_offered(say):
+    rule = say(
+        "got an email that one thing in my order was cancelled because it sold out?? will i"
+        " still be charged for it",
+        "track_order",
+    )
+    assert rule.route == "policy"
+    assert "Items that become unavailable" in [doc.section for doc in rule.docs]
+    assert rule.reply.endswith("send me its order number.")
+    number = say("it's 12345678", "track_order")  # the order offered, taken up
+    assert number.route == "order_ask" and "e-mail" in number.reply
+    status = say("where is my order?", "track_order", session="s2")  # no rule asked
+    assert status.route == "order_ask"
+
+
 def test_a_discount_question_is_answered_from_the_policies_never_promised(say):
     say("running shoes", "search_products", {"query": "running shoes"})
     turn = say("any possible discount?", "search_products", {"query": "discount"})

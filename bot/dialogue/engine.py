@@ -62,6 +62,7 @@ from bot.dialogue.signals import (
     acts_on_order,
     asks_for_discount,
     asks_for_person,
+    asks_rule_of_own_order,
     asks_what_bot_does,
     reacts_only,
     substantive,
@@ -280,6 +281,7 @@ class Assistant:
 
     def _route(self, turn: Turn, session: SessionState) -> None:
         """Decide where the turn goes and fetch what its reply needs, in this order: anger,
+        a rule asked about an order of theirs (the policies' answer, then the order offered),
         an order the shopper wants something done to (new or under way), a request for a
         person, a decision to buy what was shown (how to order), a discount question (the
         policies), a question about the products shown, a request for other products than
@@ -300,6 +302,14 @@ class Assistant:
         if is_angry(text, intent):
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_angry"]
             turn.handoff_reason = "angry"
+        elif (
+            order_intent is not None
+            and not about_their_order
+            and asks_rule_of_own_order(text)
+            and self._answers_from_policies(turn, session, catalog_match, always=True)
+        ):  # "it showed up dec 2, can i still return it?": the rule, then the order offered
+            turn.fixed_reply = f"{turn.fixed_reply} {self.texts['order_offer']}"
+            turn.changes.order_context["pending"] = {"intent": order_intent}
         elif order_intent is not None:
             outcome = self.order_desk.answer(turn.parse, text, session, order_intent)
             turn.route, turn.fixed_reply, turn.parse = outcome.route, outcome.reply, outcome.parse
@@ -387,15 +397,31 @@ class Assistant:
         """ "Anything else?", "they look ugly", "too expensive!" after products were shown:
         the same search without the products shown in the last few product turns; when they
         were too dear, only cheaper ones than the cheapest shown, cheapest first. Filters the
-        message names ("anything else in red?") join those in force."""
+        message names ("anything else in red?") join those in force. When none of what it
+        finds is of the types shown, or it finds nothing, the reply says there are no more
+        of those."""
         slots = {k: v for k, v in turn.parse.slots.items() if k not in ("query", "product_refs")}
-        if self._too_dear(turn):
-            prices = [p.price for p in self.shop.products(session.shown).values() if p.price]
+        known = self.shop.products(session.shown)
+        before = [known[pid] for pid in session.shown if pid in known]
+        too_dear = self._too_dear(turn)
+        if too_dear:
+            prices = [p.price for p in before if p.price]
             if prices and "price_max" not in slots:
                 slots["price_max"] = min(prices)  # the cheapest shown is left out
             slots["sort"] = "cheapest"
         turn.parse = dataclasses.replace(turn.parse, intent="search_products", slots=slots)
-        return self._search(turn, carried, exclude=session.seen or session.shown)
+        found = self._search(turn, carried, exclude=session.seen or session.shown)
+        kind = product_kind(before)
+        if not found.products and found.route == "search":  # every one of them was shown
+            key = "search_cheaper_none" if too_dear else "search_ran_out_none"
+            found.fixed_reply = render(self.texts[key], thing=kind)
+            return found
+        types = {(p.attributes or {}).get("type") for p in before} - {None}
+        if kind != "options" and not any(
+            (item.product.attributes or {}).get("type") in types for item in found.products
+        ):
+            found.ran_out = kind
+        return found
 
     def _catalog_match(self, turn: Turn) -> Callable[[], float]:
         """The message's closeness to its nearest product: looked up once a turn, when
@@ -448,7 +474,7 @@ class Assistant:
     def _take(turn: Turn, found: Found) -> None:
         for name in ("route", "products", "state", "detailed", "positions", "fixed_reply"):
             setattr(turn, name, getattr(found, name))
-        turn.relaxed, turn.features = found.relaxed, found.features
+        turn.relaxed, turn.features, turn.ran_out = found.relaxed, found.features, found.ran_out
 
     def _follow_ups(self, turn: Turn) -> list[str]:
         """Suggested next messages for what this turn did (`prompts/follow_ups.toml`)."""
@@ -482,6 +508,8 @@ class Assistant:
                 lead = render(self.texts[key], thing=product_kind(shown))
             if turn.route == "search" and turn.products:
                 notes = search_notes(turn.state, turn.relaxed, self.texts, turn.features, shown)
+                if turn.ran_out:
+                    notes = render(self.texts["search_ran_out"], thing=turn.ran_out) + " " + notes
                 if notes:
                     pieces.append(notes)
                     yield notes

@@ -74,6 +74,7 @@ class Found:
     fixed_reply: str | None = None
     relaxed: list[str] = field(default_factory=list)  # filters dropped to find anything
     features: list[str] = field(default_factory=list)  # asked for in words ("with pockets")
+    ran_out: str = ""  # "anything else?" found no more of these ("running shoes")
 
 
 def named_colour(message: str, colours: Iterable[str]) -> str | None:
@@ -306,9 +307,9 @@ class ProductDesk:
         """A question about the products shown last, read from its words when the parser
         took it for a search or found no numbers in it: "is the first one in stock?", "which
         one is cheaper?", "which of the first two is better rated?", "which is the best
-        rated of these", and "how much is it?", "can I see a picture?" (the first one shown)
-        whatever the parser read. The parse it amounts to and what it found; None when it
-        points at nothing shown."""
+        rated of these", and "how much is it?", "can I see a picture?" (the product the last
+        details turn was about, else the first one shown) whatever the parser read. The parse
+        it amounts to and what it found; None when it points at nothing shown."""
         about_it = asks_about_shown(message)
         if not session.shown or (parse.intent not in SHOPPING_INTENTS and not about_it):
             return None
@@ -326,7 +327,7 @@ class ProductDesk:
         elif refs:
             intent = "product_details"
         elif about_it and not parse.slots.get("query"):
-            refs, intent = [1], "product_details"
+            refs, intent = [session.focus or 1], "product_details"
         else:
             return None
         parse = dataclasses.replace(parse, intent=intent, slots={"product_refs": refs})
@@ -341,8 +342,9 @@ class ProductDesk:
         session_id: str,
     ) -> Found:
         """The products a details or compare request refers to: by number among those shown
-        last ("the second one"; none named: the first, or the first two to compare), or, for
-        a product named in the message, the best match of a search."""
+        last ("the second one"; none named: the one the last details turn was about, else the
+        first, or the first two to compare), or, for a product named in the message, the best
+        match of a search."""
         refs = parse.slots.get("product_refs") or []
         if not refs:
             if parse.slots.get("query"):
@@ -350,7 +352,9 @@ class ProductDesk:
                 return Found("search", found.products[:1], found.state, detailed=True)
             # "compare them" after one product: that one, not "which one do you mean?"
             refs = (
-                [1, 2][: max(len(session.shown), 1)] if parse.intent == "compare_products" else [1]
+                [1, 2][: max(len(session.shown), 1)]
+                if parse.intent == "compare_products"
+                else [session.focus or 1]
             )
         if len(session.shown) == 1:
             refs = [1]  # "compare them", "the second one" after one product: that one

@@ -54,6 +54,21 @@ _RULE_QUESTION = re.compile(
     r"|why|how long|how much|how many|is there|are there|do you|does|who|until when)\b",
     re.I,
 )
+# "my package hasn't moved in a week, and if it never shows up?", "you cancelled my order.
+# why", "will i still be charged for it": about an order of theirs, but what they ask is the rule
+_RULE_OF_OWN_ORDER = re.compile(
+    r"\b(?:why|what happens|what now|what if|and if|what (?:do|should|can) i do|how do i"
+    r"|will i (?:still )?(?:be|get)|do i (?:have|need) to|can i still|is it too late|too late"
+    r"|past the deadline|(?:is|are) (?:that|it|this|they) covered)\b",
+    re.I,
+)
+_ASKED_TO_ACT = re.compile(
+    r"\b(?:can|could|would|will) you (?:please |pls )?(?:track|cancel|check|look|find|change"
+    r"|update|refund|send|resend|fix)\b",
+    re.I,
+)
+# "im scared my order is going to get cancelled": a worry asks what the rule is
+_WORRY = re.compile(r"\b(?:scared|worried|afraid|nervous|concerned|anxious)\b", re.I)
 _ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _REFERENCE = re.compile(
     r"\b(?:the\s+)?(first|second|third|fourth|fifth)\s+(?:one|ones|option|product|item)s?\b"
@@ -113,12 +128,24 @@ def acts_on_order(text: str) -> bool:
     """Whether the shopper wants something done to, or looked up in, an order of theirs:
     an order number, "my order"/"my refund"/"I ordered", or a request ("cancel it",
     "I want to track ..."), and not a question about a rule ("what does processing mean for
-    my order status?", "who pays for return shipping", "until when can I cancel an order")."""
+    my order status?", "who pays for return shipping", "until when can I cancel an order",
+    "I'm worried my order will get cancelled")."""
     if find_order_number(text):
         return True
-    if _RULE_QUESTION.search(text):
+    if _RULE_QUESTION.search(text) or (_WORRY.search(text) and not _ACTION_REQUEST.search(text)):
         return False
     return bool(_OWN_ORDER.search(text) or _ACTION_REQUEST.search(text))
+
+
+def asks_rule_of_own_order(text: str) -> bool:
+    """Whether a message about an order of theirs asks what the rule is rather than for
+    something to be done ("it showed up dec 2, can i still return it on jan 20?", "one item
+    was cancelled because it sold out, will i still be charged for it?", "you cancelled my
+    order. why"): no order number, no request ("cancel it", "I want to track ..."). "Where
+    is my order?" and "what's the status of my refund" are no such question."""
+    if find_order_number(text) or _ACTION_REQUEST.search(text) or _ASKED_TO_ACT.search(text):
+        return False
+    return bool(_RULE_OF_OWN_ORDER.search(text) or _WORRY.search(text))
 
 
 def shown_references(text: str, shown: int) -> list[int]:

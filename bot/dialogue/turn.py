@@ -55,6 +55,7 @@ class Turn:
     changes: SessionChanges = field(default_factory=SessionChanges)
     relaxed: list[str] = field(default_factory=list)  # filters a search dropped to find any
     features: list[str] = field(default_factory=list)  # asked for in words ("with pockets")
+    ran_out: str = ""  # "anything else?" found no more of these ("running shoes")
     done: bool = False
 
     @property

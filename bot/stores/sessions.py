@@ -102,6 +102,7 @@ class SessionState:
     slots: dict[str, Any] = field(default_factory=dict)
     shown: list[str] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)  # shown in the last few product turns
+    focus: int | None = None  # the one shown product the last product turn was about ("it")
     turns: int = 0
     shopper_id: str | None = None
     handed_off: bool = False
@@ -202,7 +203,7 @@ class SessionStore:
             # The context is the last product turn: a "thanks" or a returns question in
             # between does not make the shopper's search forget its filters.
             product_turns = self._db.execute(
-                "SELECT intent, state, shown FROM turns WHERE session_id = ?"
+                "SELECT intent, state, shown, route, slots FROM turns WHERE session_id = ?"
                 " AND route IN ('search', 'details') ORDER BY rid DESC LIMIT ?",
                 (session_id, SEEN_TURNS),
             ).fetchall()
@@ -221,6 +222,9 @@ class SessionStore:
         if row is not None:
             state.intent, state.slots, state.shown = row[0], json.loads(row[1]), json.loads(row[2])
             state.seen = list(dict.fromkeys(i for r in product_turns for i in json.loads(r[2])))
+            refs = json.loads(row[4]).get("product_refs") if row[3] == "details" else None
+            if refs and len(refs) == 1 and 1 <= refs[0] <= len(state.shown):
+                state.focus = refs[0]
         if last is not None:
             state.last_intent, state.last_route, state.last_message = last
         if info is not None:
