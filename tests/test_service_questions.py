@@ -314,6 +314,23 @@ def test_a_rule_asked_about_an_order_of_theirs_is_answered_then_the_order_offere
     assert status.route == "order_ask"
 
 
+def test_a_story_around_a_return_question_is_answered_from_the_right_section(say):
+    gift = say(
+        "my aunt sent me a blender off my wedding registry and we already have the exact same"
+        " one lol. can i send it back without her finding out??",
+        "search_products",
+        {"query": "blender"},
+    )  # what the adapter reads: a sure search for a blender
+    assert gift.route == "policy" and "Gift returns" in [doc.section for doc in gift.docs]
+    assert "the buyer is not notified" in gift.reply
+
+
+def test_what_if_after_a_policy_answer_asks_the_rule_again(say):
+    say("got a hoodie last week, can i still return it", "check_refund_policy")
+    swap = say("what if i just swap it for a medium instead", "out_of_scope", confidence=0.8)
+    assert swap.route == "policy" and "Exchanges" in [doc.section for doc in swap.docs]
+
+
 def test_a_discount_question_is_answered_from_the_policies_never_promised(say):
     say("running shoes", "search_products", {"query": "running shoes"})
     turn = say("any possible discount?", "search_products", {"query": "discount"})

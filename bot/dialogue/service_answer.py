@@ -26,6 +26,9 @@ CLOSE_TO_BEST = 0.12  # passages within this cosine of the best one join the ans
 MAX_FOLLOW_UP_WORDS = 12  # a message this short after a policy answer may continue it
 SERVICE_WORDS_EASE = 0.1  # how much less closeness a message with service words needs
 QUESTION_WEIGHT = 1.0  # how much a section's nearest listed question lifts its passages
+MIN_CLAUSE_WORDS = 3  # a sentence of a longer message matched on its own (`clauses`)
+MAX_CLAUSES = 3  # the last ones: the question usually comes after the story
+_CLAUSE_END = re.compile(r"(?<=[.?!])\s+|[\n;]+|\s+(?:but|so|and then)\s+", re.I)
 # "what about electronics?", "and for a standing desk?", "ugh ok. what if i want a half size
 # up instead" right after a policy answer asks the same question of another thing or case,
 # even when that thing is a product.
@@ -71,19 +74,38 @@ def match_policies(shop: Any, question: str) -> PolicyMatch:
     """The sections closest to `question` and their passages ranked for it: a passage by its
     closeness plus `QUESTION_WEIGHT` times its section's nearest listed question's, so
     "can i return it without my aunt finding out" quotes "Gift returns", whose questions
-    are worded so, rather than a "cannot be returned" item that shares the word."""
+    are worded so, rather than a "cannot be returned" item that shares the word. A message
+    of several sentences is also matched sentence by sentence against the listed
+    questions: the story around a question ("they got delivered oct 6th. its nov 10 now.")
+    blurs the vector of the whole."""
     hits = shop.policy_hits(question, k=POLICY_SECTIONS)
     if not hits:
         return PolicyMatch(0.0, [])
     asked = {hit.doc.id: hit.asked for hit in hits}
-    found = shop.policy_passages(question, [hit.doc for hit in hits])
+    docs = {hit.doc.id: hit.doc for hit in hits}
+    for clause in clauses(question):
+        for hit in shop.policy_hits(clause, k=POLICY_SECTIONS):
+            if hit.asked > asked.get(hit.doc.id, 0.0):
+                asked[hit.doc.id] = hit.asked
+                docs.setdefault(hit.doc.id, hit.doc)
+    found = shop.policy_passages(question, list(docs.values()))
     ranked = [replace(p, score=p.score + QUESTION_WEIGHT * asked[p.doc.id]) for p in found]
     return PolicyMatch(
         section=max(hit.by_text for hit in hits),
         passages=sorted(ranked, key=lambda p: -p.score),
-        passage=found[0].score if found else 0.0,
+        passage=max((p.score for p in found), default=0.0),
         asked=max(asked.values()),
     )
+
+
+def clauses(text: str) -> list[str]:
+    """The sentences of a message of several, each of `MIN_CLAUSE_WORDS` words or more
+    (none for a message of one): "bought boots. too late to send them back?" ->
+    ["too late to send them back?"] when the first is too short."""
+    parts = [part.strip() for part in _CLAUSE_END.split(text) if part.strip()]
+    if len(parts) < 2:
+        return []
+    return [part for part in parts if len(part.split()) >= MIN_CLAUSE_WORDS][-MAX_CLAUSES:]
 
 
 def belongs_to_policies(
@@ -135,15 +157,17 @@ class PolicyDesk:
         `catalog_match()` is the message's closeness to its nearest product, asked for only
         when needed), or `always` (the parser is sure it is a service question); else None.
         A short follow-up to a policy answer ("do they expire?") that is no product request
-        ("something cheaper") is matched together with the question before it. The policy
-        closeness goes into `timings`."""
+        ("something cheaper") is matched together with the question before it, and one that
+        asks it again of another case ("what if i just swap it for a medium?", "what about
+        electronics?") is always answered. The policy closeness goes into `timings`."""
         settings, shop = self.settings, self.shop
         found = match_policies(shop, message)
         sure_search = (
             parse.intent in SHOPPING_INTENTS and parse.confidence >= settings.parse_confidence
         )
         follow_up = session.last_route == "policy" and session.last_message
-        if follow_up and _CONTINUES.match(message):  # "what about electronics?": the same rule
+        continues = bool(follow_up and _CONTINUES.match(message))
+        if continues:  # "what about electronics?", "what if ...": the same rule, of another case
             sure_search = False
         if follow_up and not (always or sure_search):
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
@@ -154,7 +178,7 @@ class PolicyDesk:
         timings["policy_match"] = round(found.best, 3)
         if not found.passages:
             return None
-        if not always and not belongs_to_policies(
+        if not (always or continues) and not belongs_to_policies(
             found, message, sure_search, catalog_match, settings
         ):
             return None

@@ -58,6 +58,7 @@ _RULE_QUESTION = re.compile(
 # why", "will i still be charged for it": about an order of theirs, but what they ask is the rule
 _RULE_OF_OWN_ORDER = re.compile(
     r"\b(?:why|what happens|what now|what if|and if|what (?:do|should|can) i do|how do i"
+    r"|(?:where|how) (?:can|do) i (?:see|check|find)"
     r"|will i (?:still )?(?:be|get)|do i (?:have|need) to|can i still|is it too late|too late"
     r"|past the deadline|(?:is|are) (?:that|it|this|they) covered)\b",
     re.I,
@@ -88,7 +89,11 @@ _SERVICE = re.compile(
     r"|never (?:arrived|came)|hasn'?t (?:arrived|come)|didn'?t (?:arrive|come)"
     r"|(?:is|was|arrived|running|so) late|late (?:order|package|parcel|delivery)"
     r"|(?:package|parcel|order|delivery) (?:is |was |got )?lost|lost (?:my )?(?:package|parcel)"
-    r"|stopped working|doesn'?t work|not working|charged twice|declined)\b"
+    r"|stopped working|doesn'?t work|not working|charged twice|declined"
+    r"|won'?t turn on|doesn'?t turn on|(?:is|are) (?:that|it|this|they) covered|under warranty"
+    r"|send (?:it|them|this|that|these|those) back|(?:get|want) (?:my|the|a|actual|real)?\s*money"
+    r" back|gift receipt|without (?:a |the )?receipt|store credit|(?:get|refund) the difference"
+    r"|price (?:drop|dropped|went down)|price (?:match|adjustment))\b"
     r"|^\s*(?:will|would|do|does|can|could) you (?!have|sell|carry|stock|recommend|suggest|show"
     r"|find|get|help me find|look)"
     r"|\b(?:phone number|your number|e-?mail address|contact (?:you|the store)|call you|reach you"
@@ -209,7 +214,9 @@ def shopping_words(text: str) -> bool:
 def service_words(text: str) -> bool:
     """Whether the message reports a problem with an order, asks what the store does, or
     asks how to reach it ("the blender arrived broken", "will you set up a standing desk?",
-    "what's your phone number"): a service question even when it names a product."""
+    "what's your phone number"), or asks to send a thing back ("my aunt sent me a blender, can
+    i send it back without her finding out?"): a service question even when it names a
+    product."""
     return bool(_SERVICE.search(text))
 
 
