@@ -6,8 +6,9 @@ section they come from, so every hit keeps its document and section names.
 
 The questions a section lists (`PolicyDoc.questions`) live in a second collection, one
 vector each: a message is as close to a section as to the section's text or to the nearest
-of its questions, whichever is closer, so "my aunt sent me a blender, can i return it without
-her knowing" finds "Gift returns" through "will the person who gave it to me find out".
+of its questions, whichever is closer, so "can i send my aunt's present back without her
+knowing" finds the demo store's "Gift returns" through "will my aunt find out i returned her
+gift", though the section's own words are "gift receipt" and "the buyer is not notified".
 """
 
 from __future__ import annotations
