@@ -308,6 +308,8 @@ def test_a_rule_asked_about_an_order_of_theirs_is_answered_then_the_order_offere
     assert rule.route == "policy"
     assert "Items that become unavailable" in [doc.section for doc in rule.docs]
     assert rule.reply.endswith("send me its order number.")
+    again = say("and what happens if it never shows up?", "track_order")  # still the rules
+    assert again.route == "policy" and again.reply.endswith("send me its order number.")
     number = say("it's 12345678", "track_order")  # the order offered, taken up
     assert number.route == "order_ask" and "e-mail" in number.reply
     status = say("where is my order?", "track_order", session="s2")  # no rule asked
