@@ -316,6 +316,24 @@ def test_a_rule_asked_about_an_order_of_theirs_is_answered_then_the_order_offere
     assert status.route == "order_ask"
 
 
+def test_a_rule_asked_instead_of_the_order_number_is_answered_too(say):
+    asked = say("where is my order?", "track_order")
+    assert asked.route == "order_ask"
+    rule = say("and if it never shows up?", "track_order")  # no number: the rule, then the offer
+    assert rule.route == "policy" and rule.reply.endswith("send me its order number.")
+    assert {"Tracking an order", "Late, lost or damaged packages"} & {d.section for d in rule.docs}
+    one = say("can i cancel just one thing from my order", "cancel_order", session="s2")
+    assert one.route == "policy" and "Cancelling an order" in [doc.section for doc in one.docs]
+    socks = say(
+        "forgot to add socks to my order, can you throw them in the same box",
+        "change_order",
+        session="s3",
+    )
+    assert socks.route == "policy" and "Changing an order" in [doc.section for doc in socks.docs]
+    cancel = say("please cancel my order", "cancel_order", session="s4")  # a request: the flow
+    assert cancel.route == "order_ask"
+
+
 def test_a_story_around_a_return_question_is_answered_from_the_right_section(say):
     gift = say(
         "my aunt sent me a blender off my wedding registry and we already have the exact same"

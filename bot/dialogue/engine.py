@@ -293,7 +293,6 @@ class Assistant:
         confident = turn.parse.confidence >= self.settings.parse_confidence
         order_intent = self.order_desk.request(turn.parse, turn.message, session)
         about_their_order = session.pending or session.last_route in ORDER_ROUTES
-        offered = session.pending and session.last_route == "policy"  # the offer after a rule
         if order_intent is not None and not about_their_order and not acts_on_order(text):
             order_intent = None  # "who pays for return shipping": a rule, not an order of theirs
         if session.pending and order_intent is None:
@@ -305,7 +304,7 @@ class Assistant:
             turn.handoff_reason = "angry"
         elif (
             order_intent is not None
-            and (not about_their_order or offered)
+            and (not about_their_order or session.pending)  # a rule asked instead of a number
             and asks_rule_of_own_order(text)
             and self._answers_from_policies(turn, session, catalog_match, always=True)
         ):  # "it showed up dec 2, can i still return it?": the rule, then the order offered

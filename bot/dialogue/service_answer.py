@@ -157,7 +157,8 @@ class PolicyDesk:
         `catalog_match()` is the message's closeness to its nearest product, asked for only
         when needed), or `always` (the parser is sure it is a service question); else None.
         A short follow-up to a policy answer ("do they expire?") that is no product request
-        ("something cheaper") is matched together with the question before it, and one that
+        ("something cheaper"), or to a request for the order number, is matched together
+        with the message before it, and one that
         asks it again of another case ("what if i just swap it for a medium?", "what about
         electronics?") is always answered. The policy closeness goes into `timings`."""
         settings, shop = self.settings, self.shop
@@ -165,11 +166,13 @@ class PolicyDesk:
         sure_search = (
             parse.intent in SHOPPING_INTENTS and parse.confidence >= settings.parse_confidence
         )
-        follow_up = session.last_route == "policy" and session.last_message
+        # after a policy answer, or the order number asked for ("and if it never shows up?")
+        follow_up = session.last_route in ("policy", "order_ask") and session.last_message
         continues = bool(follow_up and _CONTINUES.match(message))
         if continues:  # "what about electronics?", "what if ...": the same rule, of another case
             sure_search = False
-        if follow_up and not (always or sure_search):
+        asked_number = session.last_route == "order_ask"  # the rule asked instead of a number
+        if follow_up and not sure_search and (asked_number or not always):
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
             if short and (_CONTINUES.match(message) or catalog_match() < settings.shopping_match):
                 joined = match_policies(shop, f"{session.last_message} {message}")

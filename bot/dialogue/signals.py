@@ -60,7 +60,14 @@ _RULE_OF_OWN_ORDER = re.compile(
     r"\b(?:why|what happens|what now|what if|and if|what (?:do|should|can) i do|how do i"
     r"|(?:where|how) (?:can|do) i (?:see|check|find)"
     r"|will i (?:still )?(?:be|get)|do i (?:have|need) to|can i still|is it too late|too late"
-    r"|past the deadline|(?:is|are) (?:that|it|this|they) covered)\b",
+    r"|past the deadline|(?:is|are) (?:that|it|this|they) covered"
+    # "can i cancel just one thing from my order?": whether the store allows it comes first
+    r"|(?:can|could) i (?:just |still |even |please )?(?:cancel|change|fix|add|update|edit"
+    r"|remove|swap|switch|correct)|is it possible to|am i able to|is there (?:a|any) way to"
+    # "the tracking hasnt moved in a week": what the store does about a late package
+    r"|has ?n[o'’]?t moved|(?:supposed|meant|due) to (?:come|arrive|get here|be here)"
+    r"|never (?:came|arrived|showed up|shows up|turned up)"
+    r"|forgot to (?:add|include|put|use|apply))\b",  # "forgot to add socks to my order"
     re.I,
 )
 _ASKED_TO_ACT = re.compile(
