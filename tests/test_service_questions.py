@@ -332,6 +332,11 @@ def test_a_rule_asked_instead_of_the_order_number_is_answered_too(say):
     assert socks.route == "policy" and "Changing an order" in [doc.section for doc in socks.docs]
     cancel = say("please cancel my order", "cancel_order", session="s4")  # a request: the flow
     assert cancel.route == "order_ask"
+    late = "Late, lost or damaged packages"
+    stuck = say("the tracking on my package hasnt moved in a week", "track_order", session="s5")
+    assert stuck.route == "policy" and late in [doc.section for doc in stuck.docs]
+    never = say("and if it never shows up?", "track_order", session="s5")  # the same rule
+    assert never.route == "policy" and late in [doc.section for doc in never.docs]
 
 
 def test_a_story_around_a_return_question_is_answered_from_the_right_section(say):

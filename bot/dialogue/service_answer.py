@@ -172,7 +172,7 @@ class PolicyDesk:
         if continues:  # "what about electronics?", "what if ...": the same rule, of another case
             sure_search = False
         asked_number = session.last_route == "order_ask"  # the rule asked instead of a number
-        if follow_up and not sure_search and (asked_number or not always):
+        if follow_up and not sure_search and (asked_number or continues or not always):
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
             if short and (_CONTINUES.match(message) or catalog_match() < settings.shopping_match):
                 joined = match_policies(shop, f"{session.last_message} {message}")
