@@ -29,6 +29,19 @@ KETTLES = [
     Product(id="K2", title="Kitchably Glass Kettle – Clear", brand="Kitchably", category="Kitchen",
             price=29.99, rating=4.5, review_count=15, attributes={"type": "electric kettle"}),
 ]  # fmt: skip
+JACKETS = [
+    Product(id="J1", title="Drizzle Packable Rain Jacket – Yellow", brand="Tallpine",
+            category="Outerwear", price=89.99, rating=3.9, review_count=12,
+            description="A waterproof shell for wet commutes and cycling.",
+            attributes={"type": "rain jacket"}),
+    Product(id="J2", title="Northwend Water-Resistant Down Jacket – Grey", brand="Northwend",
+            category="Outerwear", price=229.99, rating=4.8, review_count=900,
+            description="Keeps you warm on the coldest days, at work and on the trail.",
+            attributes={"type": "down jacket"}),
+    Product(id="J3", title="Northwend Hooded Down Jacket – Black", brand="Northwend",
+            category="Outerwear", price=249.99, rating=4.7, review_count=700,
+            description="Warm down for winter days at work.", attributes={"type": "down jacket"}),
+]  # fmt: skip
 PRICE = re.compile(r"\$\d[\d,]*(?:\.\d\d)?")
 
 
@@ -44,7 +57,7 @@ def say(tmp_path, real_embedder, tiny_lm, monkeypatch):
 
     settings = load_settings(data_dir=tmp_path / "data")  # the shipped thresholds
     catalog = CatalogIndex.open(settings, embedder=real_embedder)
-    catalog.ingest_products([*PRODUCTS, *KETTLES])
+    catalog.ingest_products([*PRODUCTS, *KETTLES, *JACKETS])
     catalog.policies.ingest(load_policy_docs())
     shop = Shop(settings, catalog=catalog)
     assistant = Assistant.open(settings, shop, lm=tiny_lm)
@@ -337,6 +350,12 @@ def test_a_rule_asked_instead_of_the_order_number_is_answered_too(say):
     assert stuck.route == "policy" and late in [doc.section for doc in stuck.docs]
     never = say("and if it never shows up?", "track_order", session="s5")  # the same rule
     assert never.route == "policy" and late in [doc.section for doc in never.docs]
+
+
+def test_a_need_that_names_no_type_shows_the_type_closest_in_meaning_first(say):
+    dry = say("something to keep me dry when i bike to work", "out_of_scope", confidence=0.8)
+    assert dry.route == "search"
+    assert dry.products[0].product.id == "J1"  # not the better rated down jackets
 
 
 def test_a_story_around_a_return_question_is_answered_from_the_right_section(say):

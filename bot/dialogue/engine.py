@@ -404,13 +404,17 @@ class Assistant:
         known = self.shop.products(session.shown)
         before = [known[pid] for pid in session.shown if pid in known]
         too_dear = self._too_dear(turn)
+        prices = [p.price for p in before if p.price] if too_dear else []
         if too_dear:
-            prices = [p.price for p in before if p.price]
             if prices and "price_max" not in slots:
                 slots["price_max"] = min(prices)  # the cheapest shown is left out
             slots["sort"] = "cheapest"
         turn.parse = dataclasses.replace(turn.parse, intent="search_products", slots=slots)
         found = self._search(turn, carried, exclude=session.seen or session.shown)
+        if prices:  # one at the same price as the cheapest shown is no cheaper
+            found.products = [
+                item for item in found.products if (item.product.price or 0.0) < min(prices)
+            ]
         kind = product_kind(before)
         if not found.products and found.route == "search":  # every one of them was shown
             key = "search_cheaper_none" if too_dear else "search_ran_out_none"
