@@ -273,13 +273,6 @@ class ProductDesk:
             ranked = [i for i in ranked if i.features.get("semantic", 0.0) >= FIT * best]
             if kind_named:
                 ranked.sort(key=lambda i: (i.product.attributes or {}).get("type") != kind_named)
-            elif sort not in SORT_KEYS:
-                # A need that names no type ("something to keep me dry when i bike to work"):
-                # the type of the product closest in meaning (a rain jacket) first, not the
-                # one the ranking's ratings favour among looser matches (down jackets).
-                closest = max(ranked, key=lambda i: i.features.get("semantic", 0.0))
-                kind = (closest.product.attributes or {}).get("type")
-                ranked.sort(key=lambda i: (i.product.attributes or {}).get("type") != kind)
         if sort in SORT_KEYS:
             # "cheaper ones" after hiking boots: the cheapest hiking boots, not a sandal that
             # shares the colour; the type most of the best matches have is what is sought.
