@@ -29,18 +29,11 @@ KETTLES = [
     Product(id="K2", title="Kitchably Glass Kettle – Clear", brand="Kitchably", category="Kitchen",
             price=29.99, rating=4.5, review_count=15, attributes={"type": "electric kettle"}),
 ]  # fmt: skip
-JACKETS = [  # J1 costs what the cheapest running shoe costs: no cheaper for "too expensive"
+JACKETS = [  # costs what the cheapest running shoe costs: no cheaper for "too expensive"
     Product(id="J1", title="Drizzle Packable Rain Jacket – Yellow", brand="Tallpine",
             category="Outerwear", price=89.99, rating=3.9, review_count=12,
             description="A waterproof shell for wet commutes and cycling.",
             attributes={"type": "rain jacket"}),
-    Product(id="J2", title="Northwend Water-Resistant Down Jacket – Grey", brand="Northwend",
-            category="Outerwear", price=229.99, rating=4.8, review_count=900,
-            description="Keeps you warm on the coldest days, at work and on the trail.",
-            attributes={"type": "down jacket"}),
-    Product(id="J3", title="Northwend Hooded Down Jacket – Black", brand="Northwend",
-            category="Outerwear", price=249.99, rating=4.7, review_count=700,
-            description="Warm down for winter days at work.", attributes={"type": "down jacket"}),
 ]  # fmt: skip
 PRICE = re.compile(r"\$\d[\d,]*(?:\.\d\d)?")
 

@@ -412,9 +412,8 @@ class Assistant:
         turn.parse = dataclasses.replace(turn.parse, intent="search_products", slots=slots)
         found = self._search(turn, carried, exclude=session.seen or session.shown)
         if prices:  # one at the same price as the cheapest shown is no cheaper
-            found.products = [
-                item for item in found.products if (item.product.price or 0.0) < min(prices)
-            ]
+            cheapest = min(prices)
+            found.products = [i for i in found.products if (i.product.price or 0.0) < cheapest]
         kind = product_kind(before)
         if not found.products and found.route == "search":  # every one of them was shown
             key = "search_cheaper_none" if too_dear else "search_ran_out_none"

@@ -158,20 +158,19 @@ class PolicyDesk:
         when needed), or `always` (the parser is sure it is a service question); else None.
         A short follow-up to a policy answer ("do they expire?") that is no product request
         ("something cheaper"), or to a request for the order number, is matched together
-        with the message before it, and one that
-        asks it again of another case ("what if i just swap it for a medium?", "what about
-        electronics?") is always answered. The policy closeness goes into `timings`."""
+        with the message before it, and one that asks it again of another case ("what if i
+        just swap it for a medium?", "what about electronics?") is always answered. The
+        policy closeness goes into `timings`."""
         settings, shop = self.settings, self.shop
         found = match_policies(shop, message)
         sure_search = (
             parse.intent in SHOPPING_INTENTS and parse.confidence >= settings.parse_confidence
         )
-        # after a policy answer, or the order number asked for ("and if it never shows up?")
-        follow_up = session.last_route in ("policy", "order_ask") and session.last_message
+        asked_number = session.last_route == "order_ask"  # "and if it never shows up?"
+        follow_up = (asked_number or session.last_route == "policy") and session.last_message
         continues = bool(follow_up and _CONTINUES.match(message))
         if continues:  # "what about electronics?", "what if ...": the same rule, of another case
             sure_search = False
-        asked_number = session.last_route == "order_ask"  # the rule asked instead of a number
         if follow_up and not sure_search and (asked_number or continues or not always):
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
             if short and (_CONTINUES.match(message) or catalog_match() < settings.shopping_match):
