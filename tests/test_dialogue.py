@@ -246,6 +246,23 @@ def test_repeated_failures_hand_over(say, assistant, settings):
     assert say("hello", "greeting").route == "handed_off"
 
 
+def test_courtesies_the_parser_misreads_are_answered_in_kind(say, assistant):
+    # what the shipped adapter reads for these MG-ShopDial shopper turns
+    assert say("Hei hei", "out_of_scope").route == "greeting"
+    well = say("I hope you're doing well!", "complaint", confidence=0.3)
+    assert (well.route, well.parse.intent) == ("greeting", "greeting")
+    assert "happy to help" in well.reply  # not a second welcome
+    assert say("tents", "search_products", {"query": "tent"}).route == "search"
+    thanks = say("I appreciate it!", "out_of_scope", confidence=0.95)
+    assert thanks.route == "thanks" and thanks.reply.startswith("You're welcome")
+    bye = say("I appreciate everything and hope you enjoy the rest of your day!", "complaint")
+    assert bye.route == "goodbye" and "Have a great day" in bye.reply
+    assert say("Have a nice day", "out_of_scope").route == "goodbye"
+    asked = say("hi, what's the weather today", "out_of_scope", confidence=0.95)
+    assert asked.route == "out_of_scope"  # a courtesy around a request is no courtesy
+    assert assistant.sessions.state("s1").failures == 1
+
+
 def test_an_angry_complaint_goes_to_a_person(say, assistant):
     assert say("THIS IS RIDICULOUS!!!", "complaint", session="a1").route == "handoff"
     assert assistant.sessions.state("a1").handoff_reason == "angry"

@@ -64,6 +64,7 @@ from bot.dialogue.signals import (
     asks_for_person,
     asks_rule_of_own_order,
     asks_what_bot_does,
+    pleasantry,
     reacts_only,
     substantive,
     too_expensive,
@@ -75,6 +76,7 @@ from bot.dialogue.turn import Turn, without_email
 from bot.dialogue.writer import ReplyWriter, product_kind
 from bot.nlu.parser import IntentParser, Parse, SlotVocabulary, clean_message, has_words
 from bot.nlu.schema import (
+    CONVERSATION_INTENTS,
     CUSTOMER_SERVICE_INTENTS,
     HANDOFF_INTENTS,
     SHOPPING_INTENTS,
@@ -99,6 +101,7 @@ log = logging.getLogger("shopbot.dialogue")
 ORDER_ROUTES = ("order", "order_ask", "order_not_found")
 # Turns the bot could not serve; this many in a row hand the conversation to a person.
 FAILED_ROUTES = ("clarify", "out_of_scope", "order_not_found")
+COURTESIES = tuple(intent for intent in CONVERSATION_INTENTS if intent != "out_of_scope")
 MAX_FOLLOW_UPS = 3
 NEAREST_ONLY = 0.35  # a best match less similar than this is no match: the lead says so
 
@@ -319,6 +322,11 @@ class Assistant:
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff"]
         elif asks_what_bot_does(text):  # "what kind of stuff can you help me with"
             turn.route, turn.fixed_reply = "small_talk", self.texts["small_talk"]
+        elif (polite := pleasantry(text)) and not (confident and intent in COURTESIES):
+            # "Have a nice day", "I hope you're doing well!": a courtesy, never a refusal
+            key = "small_talk" if polite == "greeting" and session.turns else polite
+            turn.parse = dataclasses.replace(turn.parse, intent=polite, slots={})
+            turn.route, turn.fixed_reply = polite, self.texts[key]
         elif session.shown and wants_to_buy_shown(text):  # "I'll buy it": how to, not an order
             self._how_to_buy(turn, session, catalog_match)
         elif asks_for_discount(text) and self._answers_from_policies(

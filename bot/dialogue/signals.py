@@ -271,6 +271,50 @@ def reacts_only(text: str) -> bool:
     )
 
 
+# Social phrases, by the reply they get: "Have a nice day", "Hei hei", "I hope you're doing
+# well!", "I appreciate everything and hope you enjoy the rest of your day!". The parser,
+# trained on "hi" and "thank you", reads such longer courtesies as out of scope or unclear.
+_POLITE = {
+    "goodbye": r"bye+|good ?bye|see (?:you|ya)(?: later| soon| around)?|take care"
+    r"|talk (?:to you )?(?:later|soon)|good ?night|have a (?:nice|good|great|lovely|wonderful"
+    r"|fine|happy) (?:day|evening|night|weekend|week|one|time)"
+    r"|(?:i )?hope you (?:have|enjoy) (?:a |the )?(?:nice |good |great )?(?:rest of )?(?:your )?"
+    r"(?:day|evening|weekend)|enjoy (?:the rest of )?your (?:day|evening|weekend)",
+    "thanks": r"thanks?|thank (?:you|u)|thx|ty|tysm|cheers|much appreciated|grateful"
+    r"|(?:i )?(?:really |truly )?appreciate (?:it|that|this|everything|all|your help|the help"
+    r"|you)",
+    "greeting": r"h+i+|hello+|hey+|hei|hiya|howdy|greetings|good (?:morning|afternoon|evening)"
+    r"|(?:i )?hope (?:you(?:'| a)?re|youre|you are|all is|everything is|things are) (?:doing )?"
+    r"(?:well|good|fine|great|ok(?:ay)?)(?: today)?|how (?:are|r) (?:you|u)(?: doing)?(?: today)?"
+    r"|how'?s it going|(?:it'?s )?nice to (?:meet|talk to|chat with|see) you",
+}
+_POLITE_PHRASES = {
+    key: re.compile(rf"(?<![\w'])(?:{pattern})(?![\w'])", re.I) for key, pattern in _POLITE.items()
+}
+_POLITE_FILLER = frozenset(
+    str.split(
+        "a lot much so very again guys all everyone folks friend the your for help info"
+        " information everything you to bot assistant there too and dear"
+    )
+)
+
+
+def pleasantry(text: str) -> str | None:
+    """The courtesy a message is made of and nothing more, as the reply it gets: "goodbye"
+    ("Have a nice day", "thanks, bye"), "thanks" ("I appreciate it!") or "greeting" ("Hei
+    hei", "I hope you're doing well!"); None for a message that asks anything else ("hi, i
+    need a tent", "thanks. also need a throw blanket")."""
+    found, rest = [], text
+    for key, phrase in _POLITE_PHRASES.items():
+        rest, count = phrase.subn(" ", rest)
+        if count:
+            found.append(key)
+    words = [_REPEATS.sub(r"\1", w) for w in re.findall(r"[a-z']+", rest.lower())]
+    if not found or not all(w in _REACTION_WORDS or w in _POLITE_FILLER for w in words):
+        return None
+    return found[0]  # a goodbye before thanks, thanks before a greeting
+
+
 _MORE = re.compile(
     r"\b(?:anything|something|any(?:thing)?) (?:else|different)|\b(?:other|different|more)"
     r" (?:options?|ones?|models?|designs?|styles?|choices?|products?|brands?|colou?rs?)\b"
