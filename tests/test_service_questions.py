@@ -362,6 +362,24 @@ def test_what_if_after_a_policy_answer_asks_the_rule_again(say):
     assert swap.route == "policy" and "Exchanges" in [doc.section for doc in swap.docs]
 
 
+def test_and_if_after_a_policy_answer_asks_that_rule_of_the_other_case(say):
+    first = say("if i send something back how long until the money shows up on my visa")
+    assert first.route == "policy"
+    # alone, "paid with paypal" is closest to the payment methods
+    paypal = say("and if i'd paid with paypal?", "payment_issue", confidence=0.7)
+    assert paypal.route == "policy" and paypal.docs[0].section == "Refund timing"
+    assert "3–5 business days" in paypal.reply
+
+
+def test_a_question_how_to_reach_the_store_is_answered_with_its_contacts(say):
+    # the shipped adapter refuses it, and it is far from every section's words
+    turn = say("whats the number to call you guys", "out_of_scope", confidence=0.97)
+    assert turn.route == "policy" and turn.docs[0].section == "Contacting customer service"
+    assert "555-0199" in turn.reply
+    name = say("what should i call you", "out_of_scope", confidence=0.97, session="s2")
+    assert name.route == "out_of_scope"  # the bot's name, not the store's phone
+
+
 def test_a_discount_question_is_answered_from_the_policies_never_promised(say):
     say("running shoes", "search_products", {"query": "running shoes"})
     turn = say("any possible discount?", "search_products", {"query": "discount"})

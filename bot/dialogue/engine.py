@@ -63,6 +63,7 @@ from bot.dialogue.signals import (
     asks_for_discount,
     asks_for_person,
     asks_rule_of_own_order,
+    asks_to_contact,
     asks_what_bot_does,
     pleasantry,
     reacts_only,
@@ -286,10 +287,11 @@ class Assistant:
         """Decide where the turn goes and fetch what its reply needs, in this order: anger,
         a rule asked about an order of theirs (the policies' answer, then the order offered),
         an order the shopper wants something done to (new or under way), a request for a
-        person, a decision to buy what was shown (how to order), a discount question (the
-        policies), a question about the products shown, a request for other products than
-        those shown, a mere reaction ("ok", "hmm"), a question the policies answer, a need
-        the catalog recognises, an unsure parse, a search, a service question, small talk.
+        person, a decision to buy what was shown (how to order), a discount or contact
+        question (the policies), a question about the products shown, a request for other
+        products than those shown, a mere reaction ("ok", "hmm"), a question the policies
+        answer, a need the catalog recognises, an unsure parse, a search, a service
+        question, small talk.
         The parser's intent is a hint: the words and their closeness to the policies and
         the catalog overrule it where it was trained on other phrasing."""
         text, intent = turn.message, turn.parse.intent
@@ -329,10 +331,10 @@ class Assistant:
             turn.route, turn.fixed_reply = polite, self.texts[key]
         elif session.shown and wants_to_buy_shown(text):  # "I'll buy it": how to, not an order
             self._how_to_buy(turn, session, catalog_match)
-        elif asks_for_discount(text) and self._answers_from_policies(
+        elif (asks_for_discount(text) or asks_to_contact(text)) and self._answers_from_policies(
             turn, session, catalog_match, always=True
-        ):  # "any discount if I buy both?": the policy's words, never a promise
-            pass
+        ):  # "any discount if I buy both?": the policy's words, never a promise; "whats the
+            pass  # number to call you guys": the contact section, however far the words are
         elif (found := self._points_at_shown(turn, session)) is not None:
             self._take(turn, found)
         elif session.shown and (wants_more(text) or self._too_dear(turn)):

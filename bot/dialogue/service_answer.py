@@ -175,8 +175,8 @@ class PolicyDesk:
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
             if short and (_CONTINUES.match(message) or catalog_match() < settings.shopping_match):
                 joined = match_policies(shop, f"{session.last_message} {message}")
-                if joined.best > found.best:
-                    found = joined
+                if continues or joined.best > found.best:  # "and if i'd paid with paypal?"
+                    found = joined  # asks the rule just answered, not about paypal at large
         timings["policy_match"] = round(found.best, 3)
         if not found.passages:
             return None

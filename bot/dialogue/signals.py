@@ -102,10 +102,19 @@ _SERVICE = re.compile(
     r" back|gift receipt|without (?:a |the )?receipt|store credit|(?:get|refund) the difference"
     r"|price (?:drop|dropped|went down)|price (?:match|adjustment))\b"
     r"|^\s*(?:will|would|do|does|can|could) you (?!have|sell|carry|stock|recommend|suggest|show"
-    r"|find|get|help me find|look)"
-    r"|\b(?:phone number|your number|e-?mail address|contact (?:you|the store)|call you|reach you"
-    r"|can i call|(?:when|what time) (?:can|do|should) i call"
-    r"|opening hours|your hours)\b",
+    r"|find|get|help me find|look)",
+    re.I,
+)
+# How to reach the store: "whats the number to call you guys", "how can i reach you". Not
+# "what should i call you", which asks the bot's name, nor someone else's number ("dial
+# lisa's cell phone number", "the phone number of the car rental place").
+_CONTACT = re.compile(
+    r"\b(?:(?<!'s )(?<!cell )(?:phone number|e-?mail address)(?! (?:of|for)\b)"
+    r"|your (?:phone|number|e-?mail)|number (?:to|i can) (?:call|text|ring)"
+    r"|contact (?:you|the store|customer (?:service|support))"
+    r"|(?<!what should i )(?<!what do i )(?<!what can i )call you|reach you"
+    r"|can i call (?:you|someone|somebody|anyone|the store|customer|support)"
+    r"|(?:when|what time) (?:can|do|should) i call|opening hours|your hours)\b",
     re.I,
 )
 MIN_SUBSTANTIVE_WORDS = 3
@@ -224,7 +233,14 @@ def service_words(text: str) -> bool:
     "what's your phone number"), or asks to send a thing back ("my aunt sent me a blender, can
     i send it back without her finding out?"): a service question even when it names a
     product."""
-    return bool(_SERVICE.search(text))
+    return bool(_SERVICE.search(text)) or asks_to_contact(text)
+
+
+def asks_to_contact(text: str) -> bool:
+    """Whether the message asks how to reach the store: its phone number, email, opening
+    hours ("whats the number to call you guys"). The policies answer it, wherever the words
+    are closest."""
+    return bool(_CONTACT.search(text))
 
 
 def substantive(text: str) -> bool:
