@@ -334,7 +334,8 @@ class Assistant:
         elif (asks_for_discount(text) or asks_to_contact(text)) and self._answers_from_policies(
             turn, session, catalog_match, always=True
         ):  # "any discount if I buy both?": the policy's words, never a promise; "whats the
-            pass  # number to call you guys": the contact section, however far the words are
+            # number to call you guys": the contact section, however far its words are
+            pass
         elif (found := self._points_at_shown(turn, session)) is not None:
             self._take(turn, found)
         elif session.shown and (wants_more(text) or self._too_dear(turn)):
