@@ -173,7 +173,7 @@ class PolicyDesk:
             sure_search = False
         if follow_up and not sure_search and (asked_number or continues or not always):
             short = len(message.split()) <= MAX_FOLLOW_UP_WORDS
-            if short and (_CONTINUES.match(message) or catalog_match() < settings.shopping_match):
+            if short and (continues or catalog_match() < settings.shopping_match):
                 joined = match_policies(shop, f"{session.last_message} {message}")
                 if continues or joined.best > found.best:  # "and if i'd paid with paypal?"
                     found = joined  # asks the rule just answered, not about paypal at large
