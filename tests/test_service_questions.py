@@ -89,6 +89,14 @@ def test_a_follow_up_to_a_policy_answer_stays_with_the_policies(say):
     assert follow.route == "policy" and "never expire" in follow.reply
 
 
+def test_and_a_product_after_a_policy_answer_asks_that_rule_of_the_product(say):
+    say("how long is the warranty on a blender")  # the adapter: out of scope
+    follow = say("and headphones?", "search_products", {"query": "headphones"})
+    assert follow.route == "policy"
+    assert "Warranty periods by category" in [doc.section for doc in follow.docs]
+    assert "1 year" in follow.reply
+
+
 def test_a_product_search_stays_a_search(say):
     turn = say("red running shoes", "search_products", {"query": "running shoes", "colour": "red"})
     assert turn.route == "search" and turn.products

@@ -25,6 +25,7 @@ from bot.dialogue.signals import (
     of_all_shown,
     shopping_words,
     shown_references,
+    tells_need,
 )
 from bot.nlu.parser import Parse
 from bot.nlu.schema import (
@@ -47,9 +48,12 @@ RELAX_ORDER = ("size", "brand", "colour", "price_min", "price_max", "category")
 STATED_FILTERS = ("brand", "colour", "size", "price_min", "price_max")  # said before a search
 SHOWN_PRODUCTS = MAX_FACT_PRODUCTS  # the reply can speak of exactly the products shown
 RECALLED = 20
+KIND_VOTERS = 5  # the products closest in meaning to a need naming no kind, whose types vote
+NEED_WORDS = 3  # words but filler in a need put in a sentence ("keep me dry when i bike")
 FIT = 0.8  # products shown are at least this similar to the request, relative to the best
 MAX_FILTER_CHARS = 40  # a filter value a reply names
 SHOPPING_WORDS_EASE = 0.15  # less catalog closeness a message asking for a product needs
+TOLD_NEED_EASE = 0.2  # ... and one telling of a need through the shopper's life (`tells_need`)
 SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
 _NOT_AFTER_COLOUR = r"(?!\s+(?:for|with|and|to|of|or|that|which|is|are)\b)(?=\s+[a-z]|\s*$|[.,!?])"
 SORT_KEYS = {
@@ -111,6 +115,16 @@ def search_phrase(text: str) -> str:
             break
         phrase = f"{phrase} {word}".strip()
     return phrase or text[:MAX_SLOT_CHARS]
+
+
+def kind_of(item: Any) -> str | None:
+    """The product type of a ranked or recalled product (its `type` attribute)."""
+    return (item.product.attributes or {}).get("type")
+
+
+def _stems(text: str) -> set[str]:
+    """The words of `text`, lower-cased, a plural's "s" dropped ("sheets" is "sheet")."""
+    return {re.sub(r"(?<=\w\w)s$", "", w) for w in re.findall(r"[\w'-]+", text.lower())}
 
 
 def named_features(text: str, features: Iterable[str]) -> list[str]:
@@ -194,7 +208,9 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     the store may not carry it, and the shopper should hear so with the nearest
     alternatives, not a refusal), or its nearest product is at least
     `settings.shopping_match` similar, `SHOPPING_WORDS_EASE` less when its words speak of
-    shopping ("gift ideas for my dad"). Small talk counts only when the
+    shopping ("gift ideas for my dad"), `TOLD_NEED_EASE` less when they tell of a need
+    through the shopper's life ("I have a kid who will start school soon": few products
+    are described in such words). Small talk counts only when the
     parser is not sure of it either: after a search it has called "a gift for a coffee
     lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
     still sit near the threshold on a small catalog."""
@@ -206,7 +222,9 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     if rejected and text and asks_for_product(text):
         return True
     threshold = settings.shopping_match
-    if text and shopping_words(text):
+    if text and tells_need(text):
+        threshold -= TOLD_NEED_EASE
+    elif text and shopping_words(text):
         threshold -= SHOPPING_WORDS_EASE
     return rejected and match >= threshold
 
@@ -247,6 +265,11 @@ class ProductDesk:
         query = query or str(state.get("category") or message)
         sort = state.get("sort")
         wanted = {name: state.get(name) for name in FILTER_SLOTS}
+        # A need that names no kind ("something to keep me dry when i bike to work"): the
+        # kind meant leads the search (else "dry" finds quick-dry sandals by keyword alone).
+        unnamed = not (kind_named or state.get("category") or state.get("brand"))
+        if unnamed and (meant := self._kind_meant(query, ProductFilters(**wanted, in_stock=True))):
+            kind_named, query = meant, f"{meant} {query}"
         relaxed: list[str] = []
         while True:
             ranked = self.shop.recommend(
@@ -257,9 +280,12 @@ class ProductDesk:
                 shopper_id=shopper_id,
                 session_id=session_id,
             )
-            # Nothing under every filter: drop the least important one still set, and say so.
+            # Nothing under every filter, or none of the kind sought ("office chair for
+            # someone 6'4": chairs come in no size 6): drop the least important filter still
+            # set, and say so.
             loosen = next((name for name in RELAX_ORDER if wanted.get(name) is not None), None)
-            if ranked or loosen is None:
+            of_kind = not kind_named or any(kind_of(item) == kind_named for item in ranked)
+            if (ranked and of_kind) or loosen is None:
                 break
             relaxed.append(loosen)
             wanted[loosen] = None
@@ -272,29 +298,45 @@ class ProductDesk:
             best = max(item.features.get("semantic", 0.0) for item in ranked)
             ranked = [i for i in ranked if i.features.get("semantic", 0.0) >= FIT * best]
             if kind_named:
-                ranked.sort(key=lambda i: (i.product.attributes or {}).get("type") != kind_named)
+                ranked.sort(key=lambda i: kind_of(i) != kind_named)
         if sort in SORT_KEYS:
             # "cheaper ones" after hiking boots: the cheapest hiking boots, not a sandal that
             # shares the colour; the type most of the best matches have is what is sought.
-            kinds = Counter((item.product.attributes or {}).get("type") for item in ranked[:5])
+            kinds = Counter(kind_of(item) for item in ranked[:5])
             kind = kinds.most_common(1)[0][0] if kinds else None
-            same = [item for item in ranked if (item.product.attributes or {}).get("type") == kind]
+            same = [item for item in ranked if kind_of(item) == kind]
             if kind and len(same) >= 2:
                 ranked = same
             ranked = sorted(ranked, key=lambda item: SORT_KEYS[sort](item.product))
         if features and ranked:
             # Those of the best match's kind with the features first ("waterproof hiking
             # boots": the waterproof hiking boots, not a waterproof winter boot).
-            kind = (ranked[0].product.attributes or {}).get("type")
+            kind = kind_of(ranked[0])
             ranked.sort(
                 key=lambda item: (
-                    (item.product.attributes or {}).get("type") != kind
-                    or not all(has_feature(item.product, f) for f in features)
+                    kind_of(item) != kind or not all(has_feature(item.product, f) for f in features)
                 )
             )
         return Found(
             "search", ranked[:SHOWN_PRODUCTS], state, relaxed=relaxed, features=list(features)
         )
+
+    def _kind_meant(self, query: str, filters: ProductFilters) -> str | None:
+        """The type of the product closest in meaning to the query, when at least one more
+        of the `KIND_VOTERS` closest is of it and no other type has more of them; None when
+        they do not agree so, or when the query is no need put in a sentence: fewer than
+        `NEED_WORDS` words but filler ("Ridgeline Pro", a model's name), or all of them in
+        the title of a product the keywords find."""
+        words = _stems(query) - _FILLER
+        if len(words) < NEED_WORDS:
+            return None
+        for hit in self.shop.search(query, KIND_VOTERS, filters, "keyword"):
+            if words <= _stems(hit.product.title):
+                return None
+        closest = self.shop.search(query, KIND_VOTERS, filters, "dense")
+        kinds = Counter(kind_of(hit) for hit in closest)
+        kind = kind_of(closest[0]) if closest else None
+        return kind if kind and kinds[kind] >= 2 and kinds[kind] == max(kinds.values()) else None
 
     def pointed_at(
         self,

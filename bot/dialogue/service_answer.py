@@ -29,12 +29,14 @@ QUESTION_WEIGHT = 1.0  # how much a section's nearest listed question lifts its 
 MIN_CLAUSE_WORDS = 3  # a sentence of a longer message matched on its own (`clauses`)
 MAX_CLAUSES = 3  # the last ones: the question usually comes after the story
 _CLAUSE_END = re.compile(r"(?<=[.?!])\s+|[\n;]+|\s+(?:but|so|and then)\s+", re.I)
-# "what about electronics?", "and for a standing desk?", "ugh ok. what if i want a half size
-# up instead" right after a policy answer asks the same question of another thing or case,
-# even when that thing is a product.
+# "what about electronics?", "and for a standing desk?", "and headphones?", "ugh ok. what if
+# i want a half size up instead" right after a policy answer asks the same question of
+# another thing or case, even when that thing is a product.
 _CONTINUES = re.compile(
     r"^\s*(?:(?:and|ok|okay|so|ugh|hmm|well|but)\b[\s,.!]*)*"
-    r"(?:(?:what|how) about\b|what if\b|and (?:for|with|if)\b)",
+    r"(?:(?:what|how) about\b|what if\b|and (?:for|with|if)\b"
+    r"|and\s+(?!(?:thanks?|thank|bye|goodbye|ok|okay|you|do|does|can|is|are|how|what|where|when"
+    r"|who|why|i|i'm|im|my)\b)[\w'-]+(?:\s+[\w'-]+){0,3}\s*\??\s*$)",
     re.I,
 )
 

@@ -227,6 +227,38 @@ def shopping_words(text: str) -> bool:
     return bool(_SHOPPING.search(text))
 
 
+_PEOPLE = (
+    r"(?:kids?|sons?|daughters?|child|children|wife|husband|partner|mom|mum|dad|mother"
+    r"|father|baby|boyfriend|girlfriend|brother|sister|grand(?:son|daughter|kids?)|family"
+    r"|niece|nephew|toddler|teenager|teen)"
+)
+_TELLS_NEED = re.compile(
+    r"\b(?:(?:my|our) (?:\w+ )?" + _PEOPLE + r"\b(?!'s)"
+    r"|i have (?:a|an|two|three|\d) (?:\w+ )?" + _PEOPLE + r"\b"
+    r"|(?:my|our) (?:back|feet|foot|knees?|skin|ears?|neck|hands|legs|shoulders?) (?:\w+ )?"
+    r"(?:hurts?|aches?|gets?|is|are|feels?)"
+    r"|i'?ll (?:run|be running|hike|be hiking|go (?:camping|hiking|running|skiing)|start)"
+    r"|(?:we'?re|i'?m|we are|i am) (?:going (?:camping|hiking|running|skiing)|starting|training"
+    r"|getting into|taking up)\b)",
+    re.I,
+)
+# A question or a task for an assistant ("share my location with my mom"), not a need told.
+_ASKS_OR_TASKS = re.compile(
+    r"\?|^(?:what|how|where|when|who|which|why|is|are|can|could|will|would|do|does|did"
+    r"|should|please|set|book|tell|find|get|give|read|make|share|text|call|send|remind"
+    r"|review|notify)\b",
+    re.I,
+)
+
+
+def tells_need(text: str) -> bool:
+    """Whether the shopper tells of a need through their life rather than a product ("my
+    back hurts from working at the kitchen table all day", "I have a kid who will start
+    school soon", "I'll run a marathon in two weeks"): a statement about their people, body
+    or plans, not a question or a task for an assistant."""
+    return bool(_TELLS_NEED.search(text)) and not _ASKS_OR_TASKS.search(text.strip())
+
+
 def service_words(text: str) -> bool:
     """Whether the message reports a problem with an order, asks what the store does, or
     asks how to reach it ("the blender arrived broken", "will you set up a standing desk?",
