@@ -122,9 +122,11 @@ def kind_of(item: Any) -> str | None:
     return (item.product.attributes or {}).get("type")
 
 
-def _stems(text: str) -> set[str]:
-    """The words of `text`, lower-cased, a plural's "s" dropped ("sheets" is "sheet")."""
-    return {re.sub(r"(?<=\w\w)s$", "", w) for w in re.findall(r"[\w'-]+", text.lower())}
+def _stems(text: str, leave_out: frozenset[str] = frozenset()) -> set[str]:
+    """The words of `text` but those in `leave_out`, lower-cased, a plural's "s" dropped
+    ("sheets" is "sheet")."""
+    words = re.findall(r"[\w'-]+", text.lower())
+    return {re.sub(r"(?<=\w\w)s$", "", w) for w in words if w not in leave_out}
 
 
 def named_features(text: str, features: Iterable[str]) -> list[str]:
@@ -327,7 +329,7 @@ class ProductDesk:
         they do not agree so, or when the query is no need put in a sentence: fewer than
         `NEED_WORDS` words but filler ("Ridgeline Pro", a model's name), or all of them in
         the title of a product the keywords find."""
-        words = _stems(query) - _FILLER
+        words = _stems(query, _FILLER)  # filler left out before a plural's "s" ("this")
         if len(words) < NEED_WORDS:
             return None
         for hit in self.shop.search(query, KIND_VOTERS, filters, "keyword"):
