@@ -108,7 +108,7 @@ def search_phrase(text: str) -> str:
     proper chair" -> "back killing working kitchen table ... need proper chair")."""
     if len(text) <= MAX_SLOT_CHARS:
         return text
-    words = [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in _FILLER]
+    words = _content_words(text)
     phrase = ""
     for word in words:
         if len(phrase) + len(word) + 1 > MAX_SLOT_CHARS:
@@ -122,11 +122,14 @@ def kind_of(item: Any) -> str | None:
     return (item.product.attributes or {}).get("type")
 
 
-def _stems(text: str, leave_out: frozenset[str] = frozenset()) -> set[str]:
-    """The words of `text` but those in `leave_out`, lower-cased, a plural's "s" dropped
-    ("sheets" is "sheet")."""
-    words = re.findall(r"[\w'-]+", text.lower())
-    return {re.sub(r"(?<=\w\w)s$", "", w) for w in words if w not in leave_out}
+def _content_words(text: str) -> list[str]:
+    """The words of `text`, lower-cased, without filler ("my", "the", "this", ...)."""
+    return [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in _FILLER]
+
+
+def _stems(words: Iterable[str]) -> set[str]:
+    """The words with a plural's "s" dropped ("sheets" is "sheet")."""
+    return {re.sub(r"(?<=\w\w)s$", "", w) for w in words}
 
 
 def named_features(text: str, features: Iterable[str]) -> list[str]:
@@ -329,16 +332,18 @@ class ProductDesk:
         they do not agree so, or when the query is no need put in a sentence: fewer than
         `NEED_WORDS` words but filler ("Ridgeline Pro", a model's name), or all of them in
         the title of a product the keywords find."""
-        words = _stems(query, _FILLER)  # filler left out before a plural's "s" ("this")
+        words = _stems(_content_words(query))
         if len(words) < NEED_WORDS:
             return None
-        for hit in self.shop.search(query, KIND_VOTERS, filters, "keyword"):
-            if words <= _stems(hit.product.title):
-                return None
         closest = self.shop.search(query, KIND_VOTERS, filters, "dense")
         kinds = Counter(kind_of(hit) for hit in closest)
         kind = kind_of(closest[0]) if closest else None
-        return kind if kind and kinds[kind] >= 2 and kinds[kind] == max(kinds.values()) else None
+        if not kind or kinds[kind] < 2 or kinds[kind] < max(kinds.values()):
+            return None
+        for hit in self.shop.search(query, KIND_VOTERS, filters, "keyword"):
+            if words <= _stems(_content_words(hit.product.title)):
+                return None  # the words name this product
+        return kind
 
     def pointed_at(
         self,
