@@ -4,8 +4,9 @@ The LM learnt the phrasing of its training sets; a shopper who writes "this is g
 nowhere, get me a real person" or "so can i get the difference back or not" gets "out of
 scope" from it. A softmax layer over the catalog embedder's vectors of the same training utterances
 (the Bitext and CLINC train splits of `finetune.dataset`, the generated shopping turns, the
-service questions in `finetune/data/service_phrasings*.jsonl` written the way shoppers type,
-and a messy copy of half the support rows and of every written one: lower-cased,
+rows written the way shoppers type in `finetune/data/*.jsonl`: service questions, and needs
+told rather than products named, "my feet are killing me after 12 hour shifts", as product
+searches; and a messy copy of half the support rows and of every written one: lower-cased,
 unpunctuated, one word misspelt) reads meaning rather than wording. `bot.nlu.second_opinion`
 asks it when the LM says out of scope or is unsure.
 
@@ -35,15 +36,15 @@ from bot.nlu.second_opinion import HEAD_CARD, HEAD_FILE
 from finetune.dataset import SHARED_DATA, DatasetSizes, parser_splits, read_jsonl
 
 MESSY_SHARE = 0.5  # of the support rows get a messy copy too
-# Service questions written the way shoppers type them (casual, terse, indirect, typo'd),
-# for the intents of the shared data; every one gets a messy copy too.
+# Messages written the way shoppers type them (casual, terse, indirect, typo'd): service
+# questions for the intents of the shared data, needs told as product searches; every one
+# gets a messy copy too.
 WRITTEN_DIR = Path(__file__).resolve().parent / "data"
 
 
 def written_questions() -> list[dict]:
-    """The rows of every `finetune/data/service_phrasings*.jsonl`."""
-    return [row for path in sorted(WRITTEN_DIR.glob("service_phrasings*.jsonl"))
-            for row in read_jsonl(path)]  # fmt: skip
+    """The rows of every `finetune/data/*.jsonl`."""
+    return [row for path in sorted(WRITTEN_DIR.glob("*.jsonl")) for row in read_jsonl(path)]
 
 
 @dataclass(frozen=True)

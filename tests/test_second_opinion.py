@@ -1,7 +1,8 @@
 """The parser's second opinion: where the LM calls a shopper's service question out of
 scope, the shipped intent head (over the real default embedder) reads what it means; it
-leaves what is truly unrelated, and sure parses, alone. Training writes a head that loads
-back and is refused for an embedder it was not trained for."""
+leaves what is truly unrelated, and sure parses, alone, and says where it reads a product
+search in a need the LM refused. Training writes a head that loads back and is refused for
+an embedder it was not trained for."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def test_a_service_question_the_lm_refused_gets_its_intent(second_opinion, messa
 @pytest.mark.parametrize("message", ["what is the weather in paris", "set an alarm for 7"])
 def test_what_is_truly_unrelated_stays_out_of_scope(second_opinion, message):
     assert second_opinion.review(Parse("out_of_scope", {}, 0.99), message).intent == "out_of_scope"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "need",
+    ["i burn so fast at the beach, 15 minutes and im lobster red", "my home office is so dim"],
+)
+def test_a_need_the_lm_refused_is_read_as_a_product_search(second_opinion, need):
+    reviewed = second_opinion.review(Parse("out_of_scope", {}, 0.99), need)
+    assert reviewed.intent == "out_of_scope"  # the catalog's closeness decides (the chat)
+    assert reviewed.head_search >= 0.5
 
 
 @pytest.mark.integration

@@ -6,7 +6,8 @@ kind asked for has ("office chair for someone 6'4": size 6) is dropped, and the 
 The real default embedder decides what is close in meaning (a hash embedder's similarities
 would mean nothing); the tiny random LM stands in for the parser, and each message says
 what the parser read (what the shipped adapter reads for it, in
-benchmarks/conversations/demo_store.before.txt, or out of scope).
+benchmarks/conversations/demo_store.before.txt, or out of scope) and, where it matters, how
+probable a product search the shipped intent head reads in it (tests/test_second_opinion.py).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def assistant(tmp_path_factory, tiny_lm):
 
 @pytest.fixture
 def say(assistant, monkeypatch, request):
-    def say(text, intent="out_of_scope", slots=None):
-        parse = Parse(intent, dict(slots or {}), 0.95)
+    def say(text, intent="out_of_scope", slots=None, head_search=0.0):
+        parse = Parse(intent, dict(slots or {}), 0.95, head_search=head_search)
         monkeypatch.setattr(assistant.parser, "parse", lambda *_: parse)
         return assistant.respond(text, request.node.name)  # a session per test
 
@@ -94,3 +95,20 @@ def test_a_filter_the_kind_asked_for_never_has_is_dropped_and_the_reply_says_so(
     assert turn.route == "search" and turn.relaxed == ["size"]
     assert first_kind(turn) == "office chair"  # not sneakers in size 6
     assert turn.reply.startswith("I couldn't find any in size 6, so I left that out.")
+
+
+def test_a_need_the_intent_head_reads_as_a_search_is_searched_though_few_words_match(say):
+    need = "my home office is so dim i get headaches reading"
+    assert say(need).route == "out_of_scope"  # the catalog alone is not close enough
+    turn = say(need, head_search=0.99)
+    assert turn.route == "search" and first_kind(turn) == "desk lamp"
+
+
+def test_the_shoppers_own_colour_is_no_filter(say):
+    need = "i burn so fast at the beach, 15 minutes and im lobster red"
+    turn = say(need, "search_products", {"query": need})
+    assert "colour" not in turn.parse.slots and turn.products
+
+
+def test_a_command_for_an_assistant_is_refused_whatever_the_head_reads(say):
+    assert say("turn off the living room lights", head_search=0.99).route == "out_of_scope"

@@ -22,6 +22,7 @@ from bot.dialogue.signals import (
     asks_about_shown,
     asks_for_product,
     asks_which,
+    gives_task,
     of_all_shown,
     shopping_words,
     shown_references,
@@ -54,8 +55,14 @@ FIT = 0.8  # products shown are at least this similar to the request, relative t
 MAX_FILTER_CHARS = 40  # a filter value a reply names
 SHOPPING_WORDS_EASE = 0.15  # less catalog closeness a message asking for a product needs
 TOLD_NEED_EASE = 0.2  # ... and one telling of a need through the shopper's life (`tells_need`)
+HEAD_SEARCH_EASE = 0.2  # ... and one the intent head reads as a search (`Parse.head_search`)
 SURE_SMALL_TALK = 0.9  # a greeting, thanks or goodbye parsed this sure is never searched
 _NOT_AFTER_COLOUR = r"(?!\s+(?:for|with|and|to|of|or|that|which|is|are)\b)(?=\s+[a-z]|\s*$|[.,!?])"
+# ... nor the shopper's own colour: "i go red as a tomato", "im lobster red by noon"
+_SHOPPERS_COLOUR = (
+    r"\b(?:i'?m|i am|go|goes|going|went|turn(?:s|ed|ing)?|get(?:s|ting)?|got|lobster|beet)"
+    r"\s+{colour}\b|\b{colour} as\b"
+)
 SORT_KEYS = {
     "cheapest": lambda p: (p.price is None, p.price or 0.0),
     "most_expensive": lambda p: (p.price is None, -(p.price or 0.0)),
@@ -83,13 +90,17 @@ class Found:
 
 def named_colour(message: str, colours: Iterable[str]) -> str | None:
     """The one catalog colour the message names as a colour ("in red", "a red dress",
-    "red."), not as a noun of its own ("face cream for dry skin"); None if none or several."""
+    "red."), not as a noun of its own ("face cream for dry skin") nor as the shopper's own
+    ("i go red as a tomato at the pool"); None if none or several."""
     text = message.lower()
     named = [
         colour
         for colour in colours
-        if re.search(rf"\bin {re.escape(colour)}\b", text)
-        or re.search(rf"\b{re.escape(colour)}\b{_NOT_AFTER_COLOUR}", text)
+        if (
+            re.search(rf"\bin {re.escape(colour)}\b", text)
+            or re.search(rf"\b{re.escape(colour)}\b{_NOT_AFTER_COLOUR}", text)
+        )
+        and not re.search(_SHOPPERS_COLOUR.format(colour=re.escape(colour)), text)
     ]
     return named[0] if len(named) == 1 else None
 
@@ -215,7 +226,9 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     `settings.shopping_match` similar, `SHOPPING_WORDS_EASE` less when its words speak of
     shopping ("gift ideas for my dad"), `TOLD_NEED_EASE` less when they tell of a need
     through the shopper's life ("I have a kid who will start school soon": few products
-    are described in such words). Small talk counts only when the
+    are described in such words), `HEAD_SEARCH_EASE` less when the intent head reads a
+    product search in them and they give no command ("my arches are screaming by lunch",
+    not "turn off the living room lights"). Small talk counts only when the
     parser is not sure of it either: after a search it has called "a gift for a coffee
     lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
     still sit near the threshold on a small catalog."""
@@ -226,12 +239,13 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     rejected = parse.intent == "out_of_scope" or small_talk or unsure
     if rejected and text and asks_for_product(text):
         return True
-    threshold = settings.shopping_match
+    head_reads_need = parse.head_search >= settings.second_opinion and not gives_task(text)
+    ease = HEAD_SEARCH_EASE if head_reads_need else 0.0
     if text and tells_need(text):
-        threshold -= TOLD_NEED_EASE
+        ease = max(ease, TOLD_NEED_EASE)
     elif text and shopping_words(text):
-        threshold -= SHOPPING_WORDS_EASE
-    return rejected and match >= threshold
+        ease = max(ease, SHOPPING_WORDS_EASE)
+    return rejected and match >= settings.shopping_match - ease
 
 
 class ProductDesk:

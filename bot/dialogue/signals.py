@@ -251,6 +251,25 @@ _ASKS_OR_TASKS = re.compile(
 )
 
 
+# A task for an assistant, put as a command: "turn off the living room lights", "play some
+# jazz", "roll a 10 sided die", "can you set an alarm for 6".
+_TASK = re.compile(
+    r"^(?:(?:hey|ok|okay|so)\b[\s,]*)?(?:please\s+|(?:can|could|would|will) you\s+)?"
+    r"(?:play|turn|set|roll|book|find|show|shuffle|dim|snooze|shut|tell|remind|call|text|send"
+    r"|start|stop|lock|unlock|wake me|open the|close the|bump|skip|pause|resume|read|give|add"
+    r"|reserve|schedule|cancel|check|look up|navigate|transfer|pay|translate|convert"
+    r"|calculate|fill|put|switch|raise|lower|mute|record|let me know)\b",
+    re.I,
+)
+
+
+def gives_task(text: str) -> bool:
+    """Whether the message is a command to an assistant ("turn off the living room lights",
+    "play some jazz", "roll a die") rather than a need told ("open plan office is so loud i
+    cant think")."""
+    return bool(_TASK.search(text.strip()))
+
+
 def tells_need(text: str) -> bool:
     """Whether the shopper tells of a need through their life rather than a product ("my
     back hurts from working at the kitchen table all day", "I have a kid who will start

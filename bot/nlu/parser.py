@@ -73,6 +73,7 @@ class Parse:
     elapsed_ms: float = 0.0
     passes: int = 0  # forward passes of the LM it took
     overruled: str = ""  # the LM's intent, when the second opinion took its place
+    head_search: float = 0.0  # the second opinion's product search, where the LM read none
 
     def to_dict(self) -> dict[str, Any]:
         return {"intent": self.intent, "slots": self.slots, "confidence": self.confidence}

@@ -7,7 +7,11 @@ customer-service intent wins when it is at least `Settings.second_opinion` proba
 "been waiting forever for the money from my return" asks where a refund is, "this is
 going nowhere, get me a real person" asks for a person. It never turns a message into a
 product search, a greeting or "out of scope": the catalog's closeness and the parser decide
-those. (Phone calls stay hard: the out-of-scope training rows are full of "call mom".)
+those. When it reads a product search where the LM read none, it says so (`Parse.head_search`):
+"my arches are screaming by lunch" tells a need rather than naming a product (the LM learnt
+shopping from requests that name one), and the chat searches it at a lower closeness to the
+catalog (`bot.dialogue.products.searched_anyway`). (Phone calls stay hard: the out-of-scope
+training rows are full of "call mom".)
 
     head = IntentHead.load(settings.intent_head_path, settings.embedding_model)
     head.rank(vector)[:2]      # [("contact_customer_service", 0.91), ("complaint", 0.03)]
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.nlu.schema import CUSTOMER_SERVICE_INTENTS
+from bot.nlu.schema import CUSTOMER_SERVICE_INTENTS, SHOPPING_INTENTS
 
 log = logging.getLogger("shopbot.nlu")
 
@@ -105,10 +109,15 @@ class SecondOpinion:
 
     def review(self, parse: Any, text: str) -> Any:
         """`parse` (a `bot.nlu.parser.Parse`), or the head's intent in its place, with the
-        LM's in `overruled` and only the order id and e-mail of its slots kept."""
+        LM's in `overruled` and only the order id and e-mail of its slots kept; or, where
+        the head ranks a product search first and the LM read no shopping, `parse` with the
+        head's probability of it in `head_search`."""
         if parse.intent != "out_of_scope" and parse.confidence >= self.unsure:
             return parse
-        intent, probability = overruling_intent(self.head.rank(self.embed(text)), self.threshold)
+        ranked = self.head.rank(self.embed(text))
+        if ranked and ranked[0][0] == "search_products" and parse.intent not in SHOPPING_INTENTS:
+            return dataclasses.replace(parse, head_search=ranked[0][1])
+        intent, probability = overruling_intent(ranked, self.threshold)
         if not intent or intent == parse.intent:
             return parse
         slots = {k: v for k, v in parse.slots.items() if k in ("order_id", "email")}
