@@ -227,8 +227,8 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     shopping ("gift ideas for my dad"), `TOLD_NEED_EASE` less when they tell of a need
     through the shopper's life ("I have a kid who will start school soon": few products
     are described in such words), `HEAD_SEARCH_EASE` less when the intent head reads a
-    product search in them and they give no command ("my arches are screaming by lunch",
-    not "turn off the living room lights"). Small talk counts only when the
+    product search in them and they give no command ("my home office is so dim i get
+    headaches", not "turn off the living room lights"). Small talk counts only when the
     parser is not sure of it either: after a search it has called "a gift for a coffee
     lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
     still sit near the threshold on a small catalog."""

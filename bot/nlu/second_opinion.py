@@ -7,11 +7,13 @@ customer-service intent wins when it is at least `Settings.second_opinion` proba
 "been waiting forever for the money from my return" asks where a refund is, "this is
 going nowhere, get me a real person" asks for a person. It never turns a message into a
 product search, a greeting or "out of scope": the catalog's closeness and the parser decide
-those. When it reads a product search where the LM read none, it says so (`Parse.head_search`):
-"my arches are screaming by lunch" tells a need rather than naming a product (the LM learnt
-shopping from requests that name one), and the chat searches it at a lower closeness to the
-catalog (`bot.dialogue.products.searched_anyway`). (Phone calls stay hard: the out-of-scope
-training rows are full of "call mom".)
+those. Where it reads a product search and the LM read none, it says so (`Parse.head_search`):
+"my home office is so dim i get headaches reading" tells a need rather than naming a
+product (the LM learnt shopping from requests that name one), and the chat searches it at a
+lower closeness to the catalog (`bot.dialogue.products.searched_anyway`). Its search
+reading then stands in for any service intent it ranks lower: "the jeans i got are way too
+tight, can i swap them" is searched, where the previous head called it a change of order.
+(Phone calls stay hard: the out-of-scope training rows are full of "call mom".)
 
     head = IntentHead.load(settings.intent_head_path, settings.embedding_model)
     head.rank(vector)[:2]      # [("contact_customer_service", 0.91), ("complaint", 0.03)]
