@@ -70,6 +70,15 @@ def test_a_price_bound_is_the_one_the_words_say(parser):
     assert parser.check_slots({"price_max": 50.0}, "50 or more") == {"price_min": 50.0}
 
 
+def test_a_budget_written_in_words_is_kept(parser):
+    message = "need a new coffee maker, silver, under a hundred"
+    assert parser.check_slots({"price_max": 100.0}, message) == {"price_max": 100.0}
+    assert parser.check_slots({"price_min": 50.0}, "less than fifty bucks") == {"price_max": 50.0}
+    both = {"price_min": 20.0, "price_max": 250.0}
+    assert parser.check_slots(both, "between twenty and two hundred and fifty") == both
+    assert parser.check_slots({"price_max": 1.0}, "the second one") == {}
+
+
 def test_cheaper_without_a_price_asks_for_the_cheapest_first(parser):
     assert parser.check_slots({}, "something cheaper, in blue") == {"sort": "cheapest"}
     assert parser.check_slots({"price_max": 50.0}, "cheaper than $50") == {"price_max": 50.0}

@@ -12,7 +12,8 @@ The LM (with the shipped LoRA adapter) writes one line, `intent | slot=value; ..
    The slots are then read back with `read_parse` (malformed parts are
    dropped, never raised) and checked against the message and the catalog: a price, order
    id or e-mail the message does not contain is dropped; a category, brand, colour or
-   material is mapped onto the catalog's own value (close spellings too) or dropped.
+   material is mapped onto the catalog's own value (close spellings too) or dropped. Amounts
+   written in words count as the numbers they spell ("under a hundred": 100).
 
 With a `server` (`bot.lm.server.CompletionServer`, llama.cpp or vLLM), the same prompt is
 decoded there instead, greedily under a GBNF grammar of the same line (`parse_grammar`): an
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from bot.lm.decoding import Decoder, PromptPrefix, TokenTrie, stop_token_ids
 from bot.lm.loading import LoadedLM
 from bot.lm.server import LMServerError
+from bot.nlu.amounts import with_digits
 from bot.nlu.drafting import ParseDrafter, guess_slots
 from bot.nlu.schema import (
     EMAIL,
@@ -255,12 +257,13 @@ class IntentParser:
     def check_slots(self, slots: dict[str, Any], message: str) -> dict[str, Any]:
         """Keep what the message and the catalog support; add ids the LM missed."""
         lowered = message.lower()
-        numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", lowered.replace(",", ""))}
+        priced = with_digits(lowered)  # "under a hundred": the 100 the LM read is said
+        numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", priced.replace(",", ""))}
         checked: dict[str, Any] = {}
         for name, value in slots.items():
             if name in PRICE_SLOTS and value not in numbers:
                 continue
-            said = _price_word_slot(f"{float(value):g}", lowered) if name in PRICE_SLOTS else None
+            said = _price_word_slot(f"{float(value):g}", priced) if name in PRICE_SLOTS else None
             if said and said not in slots:  # "my budget is $15": at most, whatever the LM read
                 name = said
             if name in ("order_id", "email") and str(value).lower() not in lowered:
@@ -270,14 +273,14 @@ class IntentParser:
                 if value is None:
                     continue
             if name == "size":
-                price = _price_said_as_size(str(value), lowered)
+                price = _price_said_as_size(str(value), priced)
                 if price is not None:  # "boots under 150": a price, not a size
                     checked.setdefault(price[0], price[1])
                     continue
                 sizes = self.vocabulary.values.get("size")
                 if sizes and str(value).strip().lower() not in sizes:
                     continue  # a size no product comes in
-                if not _says_size(str(value).strip().lower(), lowered):
+                if not _says_size(str(value).strip().lower(), priced):
                     continue  # "5" read out of "under 150": a size the message does not say
             checked[name] = value
         email = EMAIL.search(message)
