@@ -79,6 +79,14 @@ def test_a_budget_written_in_words_is_kept(parser):
     assert parser.check_slots({"price_max": 1.0}, "the second one") == {}
 
 
+def test_an_age_is_no_price(parser):
+    assert parser.check_slots({"price_max": 5.0}, "toys for kids under 5") == {}
+    message = "christmas present for a 14 year old gamer, around $60?"
+    assert parser.check_slots({"price_max": 14.0}, message) == {}
+    assert parser.check_slots({"price_max": 60.0}, message) == {"price_max": 60.0}
+    assert parser.check_slots({"price_max": 30.0}, "kids shoes under 30") == {"price_max": 30.0}
+
+
 def test_cheaper_without_a_price_asks_for_the_cheapest_first(parser):
     assert parser.check_slots({}, "something cheaper, in blue") == {"sort": "cheapest"}
     assert parser.check_slots({"price_max": 50.0}, "cheaper than $50") == {"price_max": 50.0}

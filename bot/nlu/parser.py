@@ -13,7 +13,8 @@ The LM (with the shipped LoRA adapter) writes one line, `intent | slot=value; ..
    dropped, never raised) and checked against the message and the catalog: a price, order
    id or e-mail the message does not contain is dropped; a category, brand, colour or
    material is mapped onto the catalog's own value (close spellings too) or dropped. Amounts
-   written in words count as the numbers they spell ("under a hundred": 100).
+   written in words count as the numbers they spell ("under a hundred": 100); an age is no
+   price ("toys for kids under 5").
 
 With a `server` (`bot.lm.server.CompletionServer`, llama.cpp or vLLM), the same prompt is
 decoded there instead, greedily under a GBNF grammar of the same line (`parse_grammar`): an
@@ -261,7 +262,7 @@ class IntentParser:
         numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", priced.replace(",", ""))}
         checked: dict[str, Any] = {}
         for name, value in slots.items():
-            if name in PRICE_SLOTS and value not in numbers:
+            if name in PRICE_SLOTS and (value not in numbers or _said_as_age(value, priced)):
                 continue
             said = _price_word_slot(f"{float(value):g}", priced) if name in PRICE_SLOTS else None
             if said and said not in slots:  # "my budget is $15": at most, whatever the LM read
@@ -349,6 +350,20 @@ def _price_word_slot(number: str, message: str) -> str | None:
         if re.search(rf"{amount}\s*(?:dollars\s*)?(?:{after})\b", message):
             return slot
     return None
+
+
+# A number that is someone's age, not a price: "toys for kids under 5", "a 10 year old".
+_AGE = (
+    r"(?:kids?|children|child|toddlers?|babies|baby|boys?|girls?|ages?|aged)"
+    r"\s+(?:under|over|below|above|from|of)?\s*{n}\b(?!\s*(?:dollars|bucks))"
+    r"|\b{n}\s*(?:-\s*)?(?:years?|yrs?|months?|yo)\b"
+)
+
+
+def _said_as_age(value: float, message: str) -> bool:
+    """Whether the message says the number as an age ("kids under 5", "a 14 year old")."""
+    number = rf"(?<!\$){re.escape(f'{value:g}')}(?:\.0+)?"
+    return bool(re.search(_AGE.format(n=number), message))
 
 
 def _price_said_as_size(value: str, message: str) -> tuple[str, float] | None:
