@@ -110,5 +110,8 @@ def test_the_shoppers_own_colour_is_no_filter(say):
     assert "colour" not in turn.parse.slots and turn.products
 
 
-def test_a_command_for_an_assistant_is_refused_whatever_the_head_reads(say):
-    assert say("turn off the living room lights", head_search=0.99).route == "out_of_scope"
+@pytest.mark.parametrize(
+    "message", ["turn off the living room lights", "how do i remove a coffee blemish"]
+)
+def test_a_command_or_question_for_an_assistant_is_refused_whatever_the_head_reads(say, message):
+    assert say(message, head_search=0.99).route == "out_of_scope"

@@ -21,6 +21,7 @@ from bot.dialogue.grounding import MAX_FACT_PRODUCTS, money, plain_text
 from bot.dialogue.signals import (
     asks_about_shown,
     asks_for_product,
+    asks_question,
     asks_which,
     gives_task,
     of_all_shown,
@@ -227,11 +228,12 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     shopping ("gift ideas for my dad"), `TOLD_NEED_EASE` less when they tell of a need
     through the shopper's life ("I have a kid who will start school soon": few products
     are described in such words), `HEAD_SEARCH_EASE` less when the intent head reads a
-    product search in them and they give no command ("my home office is so dim i get
-    headaches", not "turn off the living room lights"). Small talk counts only when the
-    parser is not sure of it either: after a search it has called "a gift for a coffee
-    lover" a greeting, while "thank you!" is parsed as thanks with near certainty and may
-    still sit near the threshold on a small catalog."""
+    product search in them and they are neither a command nor a question ("my home office is
+    so dim i get headaches", not "turn off the living room lights" or "how much is 50 plus
+    756": assistants are asked a world of questions, the shop few of its needs). Small talk
+    counts only when the parser is not sure of it either: after a search it has called "a
+    gift for a coffee lover" a greeting, while "thank you!" is parsed as thanks with near
+    certainty and may still sit near the threshold on a small catalog."""
     unsure = parse.confidence < settings.parse_confidence
     if parse.intent in SHOPPING_INTENTS or parse.intent in HANDOFF_INTENTS:
         return False
@@ -239,7 +241,11 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     rejected = parse.intent == "out_of_scope" or small_talk or unsure
     if rejected and text and asks_for_product(text):
         return True
-    head_reads_need = parse.head_search >= settings.second_opinion and not gives_task(text)
+    head_reads_need = (
+        parse.head_search >= settings.second_opinion
+        and not gives_task(text)
+        and not asks_question(text)
+    )
     ease = HEAD_SEARCH_EASE if head_reads_need else 0.0
     if text and tells_need(text):
         ease = max(ease, TOLD_NEED_EASE)

@@ -242,11 +242,17 @@ _TELLS_NEED = re.compile(
     r"|getting into|taking up)\b)",
     re.I,
 )
-# A question or a task for an assistant ("share my location with my mom"), not a need told.
-_ASKS_OR_TASKS = re.compile(
+# A question: a world of them ("how much is 50 plus 756", "what's the best crypto to buy")
+# is put to assistants, few needs told to a shop are ("... what would help?").
+_QUESTION = re.compile(
     r"\?|^(?:what|how|where|when|who|which|why|is|are|can|could|will|would|do|does|did"
-    r"|should|please|set|book|tell|find|get|give|read|make|share|text|call|send|remind"
-    r"|review|notify)\b",
+    r"|should)\b",
+    re.I,
+)
+# A request put to an assistant ("share my location with my mom"), not a need told.
+_REQUEST = re.compile(
+    r"^(?:please|set|book|tell|find|get|give|read|make|share|text|call|send|remind|review"
+    r"|notify)\b",
     re.I,
 )
 
@@ -263,6 +269,11 @@ _TASK = re.compile(
 )
 
 
+def asks_question(text: str) -> bool:
+    """Whether the message is put as a question ("how much is 50 plus 756", "any tips?")."""
+    return bool(_QUESTION.search(text.strip()))
+
+
 def gives_task(text: str) -> bool:
     """Whether the message is a command to an assistant ("turn off the living room lights",
     "play some jazz", "roll a die") rather than a need told ("open plan office is so loud i
@@ -275,7 +286,9 @@ def tells_need(text: str) -> bool:
     back hurts from working at the kitchen table all day", "I have a kid who will start
     school soon", "I'll run a marathon in two weeks"): a statement about their people, body
     or plans, not a question or a task for an assistant."""
-    return bool(_TELLS_NEED.search(text)) and not _ASKS_OR_TASKS.search(text.strip())
+    if asks_question(text) or _REQUEST.search(text.strip()):
+        return False
+    return bool(_TELLS_NEED.search(text))
 
 
 def service_words(text: str) -> bool:
