@@ -25,7 +25,8 @@ from tests.test_dialogue import PRODUCTS
 pytestmark = pytest.mark.integration
 KETTLES = [
     Product(id="K1", title="Brewhaus Steel Kettle – Silver", brand="Brewhaus", category="Kitchen",
-            price=39.99, rating=4.2, review_count=80, attributes={"type": "electric kettle"}),
+            price=39.99, rating=4.2, review_count=80,
+            attributes={"type": "electric kettle", "features": "auto shut-off"}),
     Product(id="K2", title="Kitchably Glass Kettle – Clear", brand="Kitchably", category="Kitchen",
             price=29.99, rating=4.5, review_count=15, attributes={"type": "electric kettle"}),
 ]  # fmt: skip
@@ -111,6 +112,17 @@ def test_which_one_is_cheaper_is_computed_from_the_records(say):
     rated = say("which of the first two is better rated?", "product_details")
     best = max((item.product for item in rated.products), key=lambda p: p.rating)
     assert rated.reply.startswith(f"{best.title} has the better rating: {best.rating}")
+
+
+def test_which_one_has_a_feature_is_read_from_the_records(say):
+    say("kettles", "search_products", {"query": "kettle"})
+    turn = say("which one has auto shut-off?", "product_details")
+    assert turn.route == "details"
+    listed, rest = turn.reply.split("not for")
+    assert listed.startswith('"auto shut-off" is listed for') and "Brewhaus Steel" in listed
+    assert "Kitchably Glass" in rest and "$" not in turn.reply  # no price was asked about
+    again = say("do any of these have auto shut-off", "search_products", {"query": "kettle"})
+    assert again.route == "details" and again.reply.startswith('"auto shut-off" is listed')
 
 
 def test_small_talk_never_hands_over_and_the_shopper_can_take_the_bot_back(say):

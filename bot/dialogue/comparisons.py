@@ -1,5 +1,6 @@
 """Comparison replies computed from the records: which product is cheaper, which is better
-rated, as sentences filled from `prompts/comparisons.toml`. A small LM asked to compare
+rated, which lists a feature asked about ("which one is waterproof?"), as sentences filled
+from `prompts/comparisons.toml`. A small LM asked to compare
 numbers names the wrong product ("A is rated 3.6 and B is rated 3.9, so A has the better
 reviews"); here the records decide and the templates only phrase it.
 """
@@ -11,19 +12,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.dialogue.grounding import money, shown_title
+from bot.dialogue.products import has_feature
 from bot.prompts import prompt_table, render
 
 _ABOUT_PRICE = re.compile(r"\b(?:cheap\w*|price\w*|cost\w*|expensive|afford\w*|budget)\b", re.I)
 _ABOUT_RATING = re.compile(r"\b(?:rat\w+|review\w*|better|best|stars?|popular|good)\b", re.I)
 
 
-def compare_reply(products: Sequence[Any], question: str) -> str:
+def compare_reply(products: Sequence[Any], question: str, features: Sequence[str] = ()) -> str:
     """Sentences comparing `products` (two or more records) on price and rating, the one
-    the question asks about first; both when it names neither."""
+    the question asks about first; both when it names neither. With `features` the question
+    names ("which one is waterproof?"), which of them list each, and price or rating only
+    when it asks about them too."""
     texts = prompt_table("comparisons.toml")
     price, rating = _price_sentence(products, texts), _rating_sentence(products, texts)
     about_price, about_rating = _ABOUT_PRICE.search(question), _ABOUT_RATING.search(question)
-    if about_price and not about_rating:
+    if features:
+        sentences = [_feature_sentence(products, feature, texts) for feature in features]
+        sentences += [price] if about_price else []
+        sentences += [rating] if about_rating else []
+    elif about_price and not about_rating:
         sentences = [price]
     elif about_rating and not about_price:
         sentences = [rating]
@@ -62,6 +70,21 @@ def _price_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:
         other = next(p for p in products if p is not cheapest[0])
         return render(texts["cheaper"], **_pair(cheapest[0], other))
     return render(texts["cheapest"], **_values(cheapest[0]))
+
+
+def _feature_sentence(products: Sequence[Any], feature: str, texts: dict[str, str]) -> str:
+    listing = [p for p in products if has_feature(p, feature)]
+    if len(listing) == len(products):
+        return render(texts["feature_all"], feature=feature)
+    if not listing:
+        return render(texts["feature_none"], feature=feature)
+    others = [p for p in products if p not in listing]
+    return render(
+        texts["feature_some"],
+        feature=feature,
+        names=" and ".join(shown_title(p) for p in listing),
+        others=" and ".join(shown_title(p) for p in others),
+    )
 
 
 def _rating_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:

@@ -54,6 +54,7 @@ from bot.dialogue.products import (
     ProductDesk,
     head_reads_need,
     named_colour,
+    named_features,
     search_notes,
     search_phrase,
     searched_anyway,
@@ -380,7 +381,9 @@ class Assistant:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
         if turn.route == "details" and len(turn.products) >= 2:  # computed, never the LM's
             turn.parse = dataclasses.replace(turn.parse, intent="compare_products")
-            turn.fixed_reply = compare_reply([item.product for item in turn.products], text)
+            features = named_features(text, self.parser.vocabulary.values.get("feature", ()))
+            shown = [item.product for item in turn.products]
+            turn.fixed_reply = compare_reply(shown, text, features)
 
     def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
         """`ProductDesk.pointed_at`: the turn's parse becomes the request the words make."""

@@ -84,11 +84,17 @@ _REFERENCE = re.compile(
     re.I,
 )
 _WHICH = re.compile(
-    r"\bwhich\s+(?:one|ones|of\s+(?:these|them|those|the\s+\w+(?:\s+two|\s+three)?)|is)\b"
+    r"\bwhich\s+(?:one|ones|of\s+(?:these|them|those|the\s+\w+(?:\s+two|\s+three)?)"
+    r"|is|are|has|have|would|will|can)\b"
+    r"|\b(?:do|does|are|is)\s+any\s+of\s+(?:these|them|those)\b"
     r"|\bcompare\b|\bthe difference between\b",
     re.I,
 )
-_OF_ALL = re.compile(r"\b(?:of|among)\s+(?:these|them|those|all)\b", re.I)
+# Every product shown, not the first two: "the best rated of these", "which ones are
+# waterproof?", "which are in stock?".
+_OF_ALL = re.compile(
+    r"\b(?:of|among)\s+(?:these|them|those|all)\b|\bwhich\s+(?:ones|are|have)\b", re.I
+)
 _SERVICE = re.compile(
     r"\b(?:broken|broke|breaks|damaged|defective|faulty|cracked|leaking|snapped|ripped|torn"
     r"|dented|crushed|shattered|scratched|(?:fell|came) apart|wrong (?:size|item|colou?r|one)"
