@@ -103,6 +103,16 @@ def test_a_product_search_stays_a_search(say):
     assert turn.route == "search" and turn.products
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["is returning a sweater that's too small free?", "how much does it cost to return a hoodie"],
+)
+def test_a_rule_is_quoted_with_its_other_cases(say, question):
+    turn = say(question)  # "Returns are free when ..." is no answer without the fee after it
+    assert turn.route == "policy" and "Returns are free when" in turn.reply
+    assert "For all other returns, a $6.95 return shipping fee" in turn.reply
+
+
 def test_which_one_is_cheaper_is_computed_from_the_records(say):
     say("kettles", "search_products", {"query": "kettle"})
     turn = say("which one is cheaper?", "search_products", {"query": "kettle"})

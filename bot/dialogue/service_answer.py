@@ -189,9 +189,30 @@ class PolicyDesk:
         return service_answer(found.passages)
 
 
+# A sentence that states the rest of the rule the sentence before it begins: "Returns are
+# free when the item is defective ... For all other returns, a $6.95 fee is deducted".
+_REST_OF_RULE = re.compile(
+    r"^(?:for (?:all|any) other|in (?:all|any) other cases|otherwise|all other|any other"
+    r"|for everything else|everything else)\b",
+    re.I,
+)
+
+
+def _completes(passage: Any, before: Any) -> bool:
+    """Whether `passage` is the rest of the rule `before` begins: the next sentence of its
+    paragraph, opening "For all other ...", "Otherwise"."""
+    return (
+        passage.doc.id == before.doc.id
+        and passage.block == before.block
+        and passage.position == before.position + 1
+        and bool(_REST_OF_RULE.search(passage.text))
+    )
+
+
 def service_answer(passages: Sequence[Any]) -> ServiceAnswer | None:
     """The answer from ranked passages (`Shop.policy_passages`, best first), or None when
-    there are none."""
+    there are none. A sentence quoted is never cut from the rest of its rule ("For all other
+    returns, ..." after "Returns are free when ..."): half a rule misstates it."""
     if not passages:
         return None
     best = passages[0]
@@ -210,6 +231,10 @@ def service_answer(passages: Sequence[Any]) -> ServiceAnswer | None:
             continue
         chosen.append(passage)
         used += len(passage.text)
+    for passage in list(chosen):  # "Returns are free when ..." needs its "For all other ..."
+        rest = next((p for p in passages if _completes(p, passage)), None)
+        if rest is not None and rest not in chosen:
+            chosen.append(rest)
     docs: list[Any] = []
     for passage in chosen:
         if all(passage.doc.id != doc.id for doc in docs):
