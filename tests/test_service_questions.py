@@ -98,6 +98,15 @@ def test_and_a_product_after_a_policy_answer_asks_that_rule_of_the_product(say):
     assert "1 year" in follow.reply
 
 
+def test_pointing_at_products_before_any_were_shown_asks_what_to_look_for(say):
+    assert say("how long is the warranty on headphones").route == "policy"
+    turn = say("do those come in black?", "search_products", {"colour": "black"})
+    assert turn.route == "clarify" and not turn.products
+    assert "haven't shown you any products" in turn.reply
+    named = say("red running shoes, those ones", "search_products", {"colour": "red"})
+    assert named.route == "search" and named.products
+
+
 def test_a_product_search_stays_a_search(say):
     turn = say("red running shoes", "search_products", {"query": "running shoes", "colour": "red"})
     assert turn.route == "search" and turn.products

@@ -55,6 +55,7 @@ from bot.dialogue.products import (
     head_reads_need,
     named_colour,
     named_features,
+    named_type,
     search_notes,
     search_phrase,
     searched_anyway,
@@ -68,6 +69,7 @@ from bot.dialogue.signals import (
     asks_to_contact,
     asks_what_bot_does,
     pleasantry,
+    points_at_shown,
     reacts_only,
     service_words,
     substantive,
@@ -294,7 +296,9 @@ class Assistant:
         question (the policies), a question about the products shown, a request for other
         products than those shown, a mere reaction ("ok", "hmm"), a question the policies
         answer, a need the catalog recognises (before the policies when the intent head
-        reads a need told), an unsure parse, a search, a service question, small talk.
+        reads a need told), an unsure parse, products pointed at when none were shown ("do
+        those come in black?": what to look for is asked), a search, a service question,
+        small talk.
         The parser's intent is a hint: the words and their closeness to the policies and
         the catalog overrule it where it was trained on other phrasing."""
         text, intent = turn.message, turn.parse.intent
@@ -365,6 +369,9 @@ class Assistant:
             pass
         elif not confident and intent not in SHOPPING_INTENTS:
             turn.route, turn.fixed_reply = "clarify", self.texts["clarify"]
+        elif intent in SHOPPING_INTENTS and self._points_at_nothing(turn, session, carried):
+            # "do those come in black?" when no product was shown: not a search for "black"
+            turn.route, turn.fixed_reply = "clarify", self.texts["nothing_shown"]
         elif intent == "search_products" or (not confident and intent in SHOPPING_INTENTS):
             self._take(turn, self._search(turn, carried))
         elif intent in ("product_details", "compare_products"):
@@ -384,6 +391,19 @@ class Assistant:
             features = named_features(text, self.parser.vocabulary.values.get("feature", ()))
             shown = [item.product for item in turn.products]
             turn.fixed_reply = compare_reply(shown, text, features)
+
+    def _points_at_nothing(
+        self, turn: Turn, session: SessionState, carried: dict[str, Any]
+    ) -> bool:
+        """Whether the message points at products shown ("white ones if u have them") when
+        none were, and nothing it says or carries names what to look for."""
+        if session.shown or not points_at_shown(turn.message):
+            return False
+        if any(carried.get(name) for name in ("query", "category", "brand")):
+            return False  # a search that found nothing goes on
+        if any(turn.parse.slots.get(name) for name in ("category", "brand")):
+            return False
+        return named_type(turn.message, self.parser.vocabulary.values.get("type", ())) is None
 
     def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
         """`ProductDesk.pointed_at`: the turn's parse becomes the request the words make."""

@@ -477,6 +477,17 @@ _NOT_ABOUT_IT = re.compile(
 MAX_POINTING_WORDS = 6
 
 
+_SHOWN_ONES = re.compile(r"\b(?:it|this one|that one|them|these|those|ones)\b", re.I)
+
+
+def points_at_shown(text: str) -> bool:
+    """Whether a short message points at products as if some were shown ("white ones if u
+    have them", "do those come in black?", "is it waterproof?")."""
+    return (
+        bool(_SHOWN_ONES.search(text)) and len(re.findall(r"[^\W_]+", text)) <= MAX_POINTING_WORDS
+    )
+
+
 def asks_about_shown(text: str) -> bool:
     """Whether the message asks about the product just shown without naming it: "how much
     is it?", "what's the price?", "can I see a picture?", "what is it made of?", "pricing?"."""
