@@ -111,12 +111,6 @@ def test_a_need_the_head_reads_is_searched_before_the_policies_are_quoted(say):
     assert turn.route == "search" and turn.products[0].product.category == "Shoes"
 
 
-def test_a_rule_asked_after_a_need_is_still_answered_from_the_policies(say):
-    asked = "the hiking boots i got are too small, can i swap them for a bigger size"
-    turn = say(asked, head_search=0.95)
-    assert turn.route == "policy" and "Exchanges" in [doc.section for doc in turn.docs]
-
-
 def test_the_shoppers_own_colour_is_no_filter(say):
     need = "i burn so fast at the beach, 15 minutes and im lobster red"
     turn = say(need, "search_products", {"query": need})

@@ -66,7 +66,6 @@ from bot.dialogue.signals import (
     asks_for_discount,
     asks_for_person,
     asks_rule_of_own_order,
-    asks_something,
     asks_to_contact,
     asks_what_bot_does,
     pleasantry,
@@ -312,15 +311,10 @@ class Assistant:
             turn.changes.order_context["pending"] = None  # the shopper moved on
         carried = session.slots if session.intent else {}
         catalog_match = self._catalog_match(turn)
-        # A need the intent head reads, told with no problem and nothing asked ("puppy ate my
-        # everyday shoes, need a replacement pair"): the catalog is tried before the
-        # policies, whose sentence about trying shoes on is as close. "the jeans i got are
-        # too tight, can i swap them" asks a rule.
-        need_told = (
-            head_reads_need(turn.parse, self.settings, text)
-            and not service_words(text)
-            and not asks_something(text)
-        )
+        # A need the intent head reads, with no problem told ("puppy ate my everyday shoes,
+        # need a replacement pair"): the catalog is tried before the policies, whose
+        # sentence about trying shoes on is as close.
+        need_told = head_reads_need(turn.parse, self.settings, text) and not service_words(text)
         if is_angry(text, intent):
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_angry"]
             turn.handoff_reason = "angry"

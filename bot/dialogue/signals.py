@@ -280,20 +280,6 @@ def asks_question(text: str) -> bool:
     return bool(_QUESTION.search(text.strip()))
 
 
-# A question in any clause: "the jeans i got are too tight, can i swap them".
-_ASKS_IN_A_CLAUSE = re.compile(
-    r"(?:[,.;!:]\s*|\b(?:and|but|so)\s+)(?:what|how|where|when|who|which|why|is|are|can|could"
-    r"|will|would|do|does|did|should)\b",
-    re.I,
-)
-
-
-def asks_something(text: str) -> bool:
-    """Whether the message, or any clause of it, asks something ("... can i swap them for a
-    bigger pair"), not only tells."""
-    return asks_question(text) or bool(_ASKS_IN_A_CLAUSE.search(text))
-
-
 def gives_task(text: str) -> bool:
     """Whether the message is a command to an assistant ("turn off the living room lights",
     "play some jazz", "roll a die") rather than a need told ("open plan office is so loud i
