@@ -104,13 +104,6 @@ def test_a_need_the_intent_head_reads_as_a_search_is_searched_though_few_words_m
     assert turn.route == "search" and first_kind(turn) == "desk lamp"
 
 
-def test_a_need_the_head_reads_is_searched_before_the_policies_are_quoted(say):
-    need = "the kids wore out their shoes again, need new ones for school"
-    assert say(need).route == "policy"  # as close to a returns sentence about shoes
-    turn = say(need, head_search=0.95)
-    assert turn.route == "search" and turn.products[0].product.category == "Shoes"
-
-
 def test_the_shoppers_own_colour_is_no_filter(say):
     need = "i burn so fast at the beach, 15 minutes and im lobster red"
     turn = say(need, "search_products", {"query": need})

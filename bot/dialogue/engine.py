@@ -52,7 +52,6 @@ from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
 from bot.dialogue.products import (
     Found,
     ProductDesk,
-    head_reads_need,
     named_colour,
     named_features,
     named_type,
@@ -71,7 +70,6 @@ from bot.dialogue.signals import (
     pleasantry,
     points_at_shown,
     reacts_only,
-    service_words,
     substantive,
     too_expensive,
     wants_bot_back,
@@ -295,10 +293,9 @@ class Assistant:
         person, a decision to buy what was shown (how to order), a discount or contact
         question (the policies), a question about the products shown, a request for other
         products than those shown, a mere reaction ("ok", "hmm"), a question the policies
-        answer, a need the catalog recognises (before the policies when the intent head
-        reads a need told), an unsure parse, products pointed at when none were shown ("do
-        those come in black?": what to look for is asked), a search, a service question,
-        small talk.
+        answer, a need the catalog recognises, an unsure parse, products pointed at when
+        none were shown ("do those come in black?": what to look for is asked), a search, a
+        service question, small talk.
         The parser's intent is a hint: the words and their closeness to the policies and
         the catalog overrule it where it was trained on other phrasing."""
         text, intent = turn.message, turn.parse.intent
@@ -311,10 +308,6 @@ class Assistant:
             turn.changes.order_context["pending"] = None  # the shopper moved on
         carried = session.slots if session.intent else {}
         catalog_match = self._catalog_match(turn)
-        # A need the intent head reads, with no problem told ("puppy ate my everyday shoes,
-        # need a replacement pair"): the catalog is tried before the policies, whose
-        # sentence about trying shoes on is as close.
-        need_told = head_reads_need(turn.parse, self.settings, text) and not service_words(text)
         if is_angry(text, intent):
             turn.route, turn.fixed_reply = "handoff", self.texts["handoff_angry"]
             turn.handoff_reason = "angry"
@@ -356,7 +349,7 @@ class Assistant:
             # into "hmm" would end the conversation)
             key = "acknowledge" if session.shown else "small_talk"
             turn.route, turn.fixed_reply = "small_talk", self.texts[key]
-        elif not need_told and self._answers_from_policies(turn, session, catalog_match):
+        elif self._answers_from_policies(turn, session, catalog_match):
             pass
         elif self._matches_catalog(turn, catalog_match):
             # "something to keep me dry on my bike commute": the parser, trained on named
@@ -365,8 +358,6 @@ class Assistant:
                 turn.parse, intent="search_products", slots={"query": search_phrase(text)}
             )
             self._take(turn, self._search(turn, {}))
-        elif need_told and self._answers_from_policies(turn, session, catalog_match):
-            pass
         elif not confident and intent not in SHOPPING_INTENTS:
             turn.route, turn.fixed_reply = "clarify", self.texts["clarify"]
         elif intent in SHOPPING_INTENTS and self._points_at_nothing(turn, session, carried):

@@ -219,18 +219,6 @@ def search_notes(
     return " ".join(notes) + " " if notes else ""
 
 
-def head_reads_need(parse: Parse, settings: Settings, text: str) -> bool:
-    """Whether the intent head reads a product search in a message that is neither a
-    command nor a question ("my home office is so dim i get headaches", not "turn off the
-    living room lights" or "how much is 50 plus 756": assistants are asked a world of
-    questions, a shop few of its needs)."""
-    return (
-        parse.head_search >= settings.second_opinion
-        and not gives_task(text)
-        and not asks_question(text)
-    )
-
-
 def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = "") -> bool:
     """Whether a message the parser calls out of scope, or is unsure of, is a product search
     after all: its words ask for a product outright ("I am looking for an office calendar":
@@ -239,8 +227,10 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     `settings.shopping_match` similar, `SHOPPING_WORDS_EASE` less when its words speak of
     shopping ("gift ideas for my dad"), `TOLD_NEED_EASE` less when they tell of a need
     through the shopper's life ("I have a kid who will start school soon": few products
-    are described in such words), `HEAD_SEARCH_EASE` less when the intent head reads a need
-    in them (`head_reads_need`). Small talk
+    are described in such words), `HEAD_SEARCH_EASE` less when the intent head reads a
+    product search in them and they are neither a command nor a question ("my home office is
+    so dim i get headaches", not "turn off the living room lights" or "how much is 50 plus
+    756": assistants are asked a world of questions, the shop few of its needs). Small talk
     counts only when the parser is not sure of it either: after a search it has called "a
     gift for a coffee lover" a greeting, while "thank you!" is parsed as thanks with near
     certainty and may still sit near the threshold on a small catalog."""
@@ -251,7 +241,12 @@ def searched_anyway(parse: Parse, match: float, settings: Settings, text: str = 
     rejected = parse.intent == "out_of_scope" or small_talk or unsure
     if rejected and text and asks_for_product(text):
         return True
-    ease = HEAD_SEARCH_EASE if head_reads_need(parse, settings, text) else 0.0
+    head_reads_need = (
+        parse.head_search >= settings.second_opinion
+        and not gives_task(text)
+        and not asks_question(text)
+    )
+    ease = HEAD_SEARCH_EASE if head_reads_need else 0.0
     if text and tells_need(text):
         ease = max(ease, TOLD_NEED_EASE)
     elif text and shopping_words(text):
