@@ -1,8 +1,8 @@
 """Comparison replies computed from the records: which product is cheaper, which is better
 rated, which lists a feature asked about ("which one is waterproof?"), as sentences filled
-from `prompts/comparisons.toml`. A small LM asked to compare
-numbers names the wrong product ("A is rated 3.6 and B is rated 3.9, so A has the better
-reviews"); here the records decide and the templates only phrase it.
+from `prompts/comparisons.toml`. A small LM asked to compare numbers names the wrong product
+("A is rated 3.6 and B is rated 3.9, so A has the better reviews"); here the records decide
+and the templates only phrase it.
 """
 
 from __future__ import annotations
