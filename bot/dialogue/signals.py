@@ -313,10 +313,14 @@ def asks_to_contact(text: str) -> bool:
     return bool(_CONTACT.search(text))
 
 
+def _word_count(text: str) -> int:
+    return len(re.findall(r"[^\W_]+", text))
+
+
 def substantive(text: str) -> bool:
     """Whether failing to serve this message should count towards a handoff: at least
     three words. "ok", "?", "the quantity" or an emoji never hand a conversation over."""
-    return len(re.findall(r"[^\W_]+", text)) >= MIN_SUBSTANTIVE_WORDS
+    return _word_count(text) >= MIN_SUBSTANTIVE_WORDS
 
 
 # A reaction to what the bot said, and nothing more: "ok", "hmm okok", "Oh cool", "are you
@@ -477,15 +481,15 @@ _NOT_ABOUT_IT = re.compile(
 MAX_POINTING_WORDS = 6
 
 
+# Narrower than `_IT`: "that", "this" and "they" start sentences about anything ("they love
+# dinosaurs"); these words point at products.
 _SHOWN_ONES = re.compile(r"\b(?:it|this one|that one|them|these|those|ones)\b", re.I)
 
 
 def points_at_shown(text: str) -> bool:
     """Whether a short message points at products as if some were shown ("white ones if u
     have them", "do those come in black?", "is it waterproof?")."""
-    return (
-        bool(_SHOWN_ONES.search(text)) and len(re.findall(r"[^\W_]+", text)) <= MAX_POINTING_WORDS
-    )
+    return bool(_SHOWN_ONES.search(text)) and _word_count(text) <= MAX_POINTING_WORDS
 
 
 def asks_about_shown(text: str) -> bool:
@@ -493,4 +497,4 @@ def asks_about_shown(text: str) -> bool:
     is it?", "what's the price?", "can I see a picture?", "what is it made of?", "pricing?"."""
     if not _ABOUT_IT.search(text) or _NOT_ABOUT_IT.search(text):
         return False
-    return bool(_IT.search(text)) or len(re.findall(r"[^\W_]+", text)) <= MAX_POINTING_WORDS
+    return bool(_IT.search(text)) or _word_count(text) <= MAX_POINTING_WORDS
