@@ -102,6 +102,16 @@ def test_a_size_the_message_does_not_say_is_dropped(parser):
     assert parser.check_slots({"size": "5"}, "boots in size 5.5") == {}
 
 
+def test_a_size_asked_for_outright_is_kept_when_the_lm_missed_it(parser):
+    parser.vocabulary.values["size"] = {"10", "m", "xl"}
+    assert parser.check_slots({}, "size medium") == {"size": "m"}
+    assert parser.check_slots({}, "do you have it in an xl?") == {"size": "xl"}
+    assert parser.check_slots({}, "size 10 please") == {"size": "10"}
+    assert parser.check_slots({"size": "medium"}, "a medium please") == {"size": "m"}
+    assert parser.check_slots({}, "a medium roast coffee maker") == {}
+    assert parser.check_slots({}, "size 12") == {}  # no product comes in it
+
+
 def test_parse_text_round_trips_and_junk_is_repaired():
     slots = {"query": "trail shoes", "colour": "red", "price_max": 80.0, "product_refs": [2]}
     assert read_parse(format_parse("search_products", slots)) == ("search_products", slots)
@@ -164,6 +174,19 @@ def test_reply_writer_streams_only_checked_sentences():
     reply = writer.write("red shoes", [SHOES])
     assert reply.text == "Fleetfoot Trail Runner 2 ($89.00) is red mesh."
     assert reply.removed == ["Try the Hollowpeak X for $5."]
+
+
+def test_a_reply_echoing_the_question_where_no_record_says_it_is_dropped():
+    echo = "[1] comes in a bigger size. It is red mesh. It floats, too."
+    writer = ReplyWriter(FakeListChatModel(responses=[echo]), "Test Shop")
+    reply = writer.write("do you have it in a bigger size? does it float?", [SHOES])
+    assert reply.text == "It is red mesh."  # "bigger" and "float": the shopper's, no record's
+    assert reply.removed == [
+        "Fleetfoot Trail Runner 2 ($89.00) comes in a bigger size.",
+        "It floats, too.",
+    ]
+    said = FakeListChatModel(responses=["[1] is red mesh."])
+    assert ReplyWriter(said, "Test Shop").write("is it red mesh?", [SHOES]).text.endswith("mesh.")
 
 
 def test_reply_writer_falls_back_to_the_records_when_nothing_survives():

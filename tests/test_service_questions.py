@@ -36,6 +36,17 @@ JACKETS = [  # costs what the cheapest running shoe costs: no cheaper for "too e
             description="A waterproof shell for wet commutes and cycling.",
             attributes={"type": "rain jacket"}),
 ]  # fmt: skip
+LAMPS = [  # three shown, so "the most reviews" is of all three, not the first two
+    Product(id="L1", title="Lumora Arc Desk Lamp – Black", brand="Lumora", category="Home Office",
+            price=45.0, rating=4.4, review_count=60,
+            attributes={"type": "desk lamp", "features": "dimmable"}),
+    Product(id="L2", title="Brightwell Slim Desk Lamp – White", brand="Brightwell",
+            category="Home Office", price=29.0, rating=4.0, review_count=25,
+            attributes={"type": "desk lamp"}),
+    Product(id="L3", title="Lumora Task Desk Lamp – Grey", brand="Lumora", category="Home Office",
+            price=65.0, rating=4.7, review_count=410,
+            attributes={"type": "desk lamp", "features": "dimmable, usb-port"}),
+]  # fmt: skip
 PRICE = re.compile(r"\$\d[\d,]*(?:\.\d\d)?")
 
 
@@ -51,7 +62,7 @@ def say(tmp_path, real_embedder, tiny_lm, monkeypatch):
 
     settings = load_settings(data_dir=tmp_path / "data")  # the shipped thresholds
     catalog = CatalogIndex.open(settings, embedder=real_embedder)
-    catalog.ingest_products([*PRODUCTS, *KETTLES, *JACKETS])
+    catalog.ingest_products([*PRODUCTS, *KETTLES, *JACKETS, *LAMPS])
     catalog.policies.ingest(load_policy_docs())
     shop = Shop(settings, catalog=catalog)
     assistant = Assistant.open(settings, shop, lm=tiny_lm)
@@ -142,6 +153,30 @@ def test_which_one_has_a_feature_is_read_from_the_records(say):
     assert "Kitchably Glass" in rest and "$" not in turn.reply  # no price was asked about
     again = say("do any of these have auto shut-off", "search_products", {"query": "kettle"})
     assert again.route == "details" and again.reply.startswith('"auto shut-off" is listed')
+
+
+def test_the_products_compared_are_those_the_words_say(say):
+    shown = [item.product for item in say("desk lamps", "search_products").products]
+    assert len(shown) == 3
+    top = say("compare the top two", "compare_products", {"product_refs": [2, 3]})  # LM's guess
+    assert [item.product.id for item in top.products] == [shown[0].id, shown[1].id]
+    one = say("is the first one dimmable?", "compare_products", {"product_refs": [1, 2]})
+    assert one.parse.intent == "product_details"
+    assert [item.product.id for item in one.products] == [shown[0].id]
+    listed = "dimmable" in shown[0].attributes.get("features", "")
+    said = "lists" if listed else "doesn't list"
+    assert one.reply.startswith(("Yes: " if listed else "") + f'{shown[0].title} {said} "dimmable"')
+
+
+def test_a_superlative_is_over_every_product_shown(say):
+    shown = [item.product for item in say("desk lamps", "search_products").products]
+    most = say("which one has the most reviews", "search_products", {"query": "desk lamp"})
+    assert len(most.products) == len(shown) == 3
+    assert most.reply == "Lumora Task Desk Lamp – Grey has the most reviews of these: 410."
+    cheapest = say("which is the cheapest?", "compare_products")
+    assert cheapest.reply == "Brightwell Slim Desk Lamp – White is the cheapest of these at $29.00."
+    light = say("which one is lightest?", "compare_products")
+    assert "don't say which is lightest" in light.reply and "$" not in light.reply
 
 
 def test_small_talk_never_hands_over_and_the_shopper_can_take_the_bot_back(say):

@@ -115,3 +115,11 @@ def test_the_shoppers_own_colour_is_no_filter(say):
 )
 def test_a_command_or_question_for_an_assistant_is_refused_whatever_the_head_reads(say, message):
     assert say(message, head_search=0.99).route == "out_of_scope"
+
+
+def test_a_colour_asked_after_a_need_keeps_the_kind_the_need_meant(say):
+    need = say("a warm coat for chicago winters", "search_products", {"query": "warm coat"})
+    kind = first_kind(need)
+    black = say("in black", "search_products", {"colour": "black"})
+    assert first_kind(black) == kind  # not the black fleece the colour alone finds first
+    assert black.products[0].product.attributes["colour"] == "black"

@@ -57,9 +57,10 @@ def search_lead(products) -> str:
 
 
 def test_a_hostile_product_type_never_becomes_the_lead_sentence():
+    said = "A shell that keeps the rain out."  # backs the reply's "keeps the rain out"
     hostile = [
-        shell(attributes={"type": HOSTILE_TYPE}),
-        shell(id="R2", attributes={"type": HOSTILE_TYPE}),
+        shell(description=said, attributes={"type": HOSTILE_TYPE}),
+        shell(id="R2", description=said, attributes={"type": HOSTILE_TYPE}),
     ]
     assert product_kind(hostile) == "options"
     model = ScriptedChatModel("[1] keeps the rain out. [2] packs small.")

@@ -106,6 +106,61 @@ COMPARISONS: list[tuple[re.Pattern[str], Callable[[Any], float | None] | None, b
 ]
 
 
+# Words a reply may take from the shopper's message without a record saying them.
+_ASKING = """a an the i i'm im me my mine we our you your it its it's is are was were be been am to
+    of in on at for from with and or but so that this these those just really very like some
+    any do does did can could would will should have has had get got need want wants looking
+    look show tell find which what how who when where why there here yes no not one ones them
+    they their good great nice best better more most much about also too than then please
+    thanks buy price prices cost costs rated rating ratings review reviews stock available
+    recommend recommended help sure ok okay well"""
+_ASKING_WORDS = frozenset(_ASKING.split())
+
+
+def echoed_claims(text: str, message: str, shown: Sequence[Any]) -> list[str]:
+    """The sentences of `text` that answer the shopper's `message` with its own words where
+    no record of the products `shown` says them: "do you have the second one in a bigger
+    size?" -> "It is in a bigger size." (no record says "bigger"), "does it float?" -> "It
+    floats.". A small LM echoes the question as the answer; such a sentence is dropped."""
+    products = [p for p in shown if p is not None]
+    asked = {_stem(w) for w in _words(message)} - {_stem(w) for w in _ASKING_WORDS}
+    if not products or not asked:
+        return []
+    known = {_stem(w) for p in products for w in _words(_record_text(p))}
+    unsaid = asked - known
+    return [
+        s
+        for s in SENTENCE_BREAK.split(text.strip())
+        if s and unsaid & {_stem(w) for w in _words(s)}
+    ]
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[^\W\d_]{3,}", text.lower()) if w not in _ASKING_WORDS]
+
+
+def _stem(word: str) -> str:
+    """A word's first five letters, a plural's "s" dropped: "floats" and "floating" are
+    "float", "extra-thick" holds "thick"."""
+    return re.sub(r"(?<=\w\w)s$", "", word)[:5]
+
+
+def _record_text(product: Any) -> str:
+    attributes = product.attributes or {}
+    return " ".join(
+        str(part)
+        for part in (
+            product.title,
+            product.description,
+            product.category,
+            product.brand,
+            *attributes.keys(),
+            *attributes.values(),
+        )
+        if part
+    )
+
+
 def false_claims(text: str, shown: Sequence[Any]) -> list[str]:
     """The sentences of `text` that claim about the products `shown` (None entries keep
     their number) what their records do not say; [] when no product is shown."""

@@ -1,5 +1,6 @@
 """Comparison replies computed from the records: which product is cheaper, which is better
-rated, which lists a feature asked about ("which one is waterproof?"), as sentences filled
+rated, which lists a feature asked about ("which one is waterproof?", and of one product,
+"is it waterproof?"), as sentences filled
 from `prompts/comparisons.toml`. A small LM asked to compare numbers names the wrong product
 ("A is rated 3.6 and B is rated 3.9, so A has the better reviews"); here the records decide
 and the templates only phrase it.
@@ -17,15 +18,33 @@ from bot.prompts import prompt_table, render
 
 _ABOUT_PRICE = re.compile(r"\b(?:cheap\w*|price\w*|cost\w*|expensive|afford\w*|budget)\b", re.I)
 _ABOUT_RATING = re.compile(r"\b(?:rat\w+|review\w*|better|best|stars?|popular|good)\b", re.I)
+# What no record states, so no comparison can settle: "which one is lightest?"
+_UNRECORDED = re.compile(
+    r"\b(?:light|heav|sturd|warm|quiet|loud|comf|durab|strong|fast|small|bigg|larg|soft)"
+    r"(?:er|est|ier|iest)\b|\bmore (?:durable|comfortable|reliable)\b|\bbetter (?:quality|made)\b",
+    re.I,
+)
+# How many reviews, not how good they are: "which has more reviews", "the most popular one"
+_ABOUT_REVIEWS = re.compile(
+    r"\b(?:more|most|fewer|fewest|number of|how many|lots of)\s+reviews\b"
+    r"|\b(?:most|more)\s+(?:reviewed|popular)\b",
+    re.I,
+)
 
 
 def compare_reply(products: Sequence[Any], question: str, features: Sequence[str] = ()) -> str:
-    """Sentences comparing `products` (two or more records) on price and rating, the one
-    the question asks about first; both when it names neither. With `features` the question
+    """Sentences comparing `products` (two or more records) on price and rating (on how
+    many reviews, when it asks that), the one the question asks about first; both when it
+    names neither. With `features` the question
     names ("which one is waterproof?"), which of them list each, and price or rating only
     when it asks about them too."""
     texts = prompt_table("comparisons.toml")
+    if not features and (unknown := _UNRECORDED.search(question)):
+        sentences = [render(texts["no_measure"], quality=unknown.group().lower())]
+        return " ".join(sentences + ([texts["table"]] if len(products) == 2 else []))
     price, rating = _price_sentence(products, texts), _rating_sentence(products, texts)
+    if _ABOUT_REVIEWS.search(question):
+        rating = _reviews_sentence(products, texts)
     about_price, about_rating = _ABOUT_PRICE.search(question), _ABOUT_RATING.search(question)
     if features:
         sentences = [_feature_sentence(products, feature, texts) for feature in features]
@@ -40,6 +59,20 @@ def compare_reply(products: Sequence[Any], question: str, features: Sequence[str
     if len(products) == 2:
         sentences.append(texts["table"])
     return " ".join(sentences)
+
+
+def features_reply(product: Any, features: Sequence[str]) -> str:
+    """Whether one product's record lists each of the `features` the question names ("is
+    it waterproof?", "does the second one have pockets?"), a sentence each."""
+    texts = prompt_table("comparisons.toml")
+    return " ".join(
+        render(
+            texts["feature_yes" if has_feature(product, feature) else "feature_no"],
+            feature=feature,
+            **_values(product),
+        )
+        for feature in features
+    )
 
 
 def _values(product: Any) -> dict[str, str]:
@@ -104,3 +137,17 @@ def _rating_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:
         other = next(p for p in products if p is not best[0])
         return render(texts["better_rated"], **_pair(best[0], other))
     return render(texts["best_rated"], **_values(best[0]))
+
+
+def _reviews_sentence(products: Sequence[Any], texts: dict[str, str]) -> str:
+    most = max(p.review_count or 0 for p in products)
+    leading = [p for p in products if (p.review_count or 0) == most]
+    if len(leading) == len(products):
+        return render(texts["same_reviews"], **_values(leading[0]))
+    if len(leading) > 1:
+        names = " and ".join(shown_title(p) for p in leading)
+        return render(texts["most_reviews_several"], names=names, reviews=str(most))
+    if len(products) == 2:
+        other = next(p for p in products if p is not leading[0])
+        return render(texts["more_reviews"], **_pair(leading[0], other))
+    return render(texts["most_reviews"], **_values(leading[0]))

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from bot.dialogue.comparisons import compare_reply
+from bot.dialogue.comparisons import compare_reply, features_reply
 from bot.dialogue.mood import is_angry
 from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
 from bot.dialogue.products import (
@@ -55,6 +55,7 @@ from bot.dialogue.products import (
     named_colour,
     named_features,
     named_type,
+    refs_said,
     search_notes,
     search_phrase,
     searched_anyway,
@@ -377,11 +378,15 @@ class Assistant:
                 turn.route, turn.fixed_reply = "policy", self.texts["no_policy_answer"]
         else:
             turn.fixed_reply = self.texts.get(intent, self.texts["out_of_scope"])
-        if turn.route == "details" and len(turn.products) >= 2:  # computed, never the LM's
+        if turn.route != "details" or not turn.products:
+            return
+        features = named_features(text, self.parser.vocabulary.values.get("feature", ()))
+        shown = [item.product for item in turn.products]
+        if len(shown) >= 2:  # computed, never the LM's
             turn.parse = dataclasses.replace(turn.parse, intent="compare_products")
-            features = named_features(text, self.parser.vocabulary.values.get("feature", ()))
-            shown = [item.product for item in turn.products]
             turn.fixed_reply = compare_reply(shown, text, features)
+        elif features:  # "is it waterproof?": the record's features say, not the LM
+            turn.fixed_reply = features_reply(shown[0], features)
 
     def _points_at_nothing(
         self, turn: Turn, session: SessionState, carried: dict[str, Any]
@@ -397,7 +402,9 @@ class Assistant:
         return named_type(turn.message, self.parser.vocabulary.values.get("type", ())) is None
 
     def _points_at_shown(self, turn: Turn, session: SessionState) -> Found | None:
-        """`ProductDesk.pointed_at`: the turn's parse becomes the request the words make."""
+        """`ProductDesk.pointed_at`: the turn's parse becomes the request the words make,
+        with the product numbers they say (`refs_said`)."""
+        turn.parse = refs_said(turn.parse, turn.message, len(session.shown))
         asked = (turn.parse, turn.message, session, turn.shopper_id, turn.session_id)
         if (pointed := self.product_desk.pointed_at(*asked)) is None:
             return None

@@ -134,6 +134,46 @@ def kind_of(item: Any) -> str | None:
     return (item.product.attributes or {}).get("type")
 
 
+def refs_said(parse: Parse, message: str, shown: int) -> Parse:
+    """The parse with the product numbers the words say: "the top two" is 1 and 2, "is the
+    first one thick?" is 1 alone. The LM sees no products, so a number of its own that the
+    message does not say ("compare the top two" read as 2 and 3) is a guess and is dropped;
+    a comparison left with one product is a question about it."""
+    given = parse.slots.get("product_refs")
+    if not given:
+        return parse
+    said = shown_references(message, shown)
+    kept = said or [n for n in given if _says_number(message, n, shown)]
+    if kept == given:
+        return parse
+    slots = {name: value for name, value in parse.slots.items() if name != "product_refs"}
+    if kept:
+        slots["product_refs"] = kept
+    intent = parse.intent
+    if intent == "compare_products" and len(kept) == 1:
+        intent = "product_details"
+    return dataclasses.replace(parse, intent=intent, slots=slots)
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
+
+
+def _names_other(parse: Parse, session: SessionState) -> bool:
+    """Whether the parse names a product by a query of its own, not the one the search
+    shown was for (the LM copies the last query into "is it waterproof?")."""
+    query = str(parse.slots.get("query") or "").strip().lower()
+    return bool(query) and query != str(session.slots.get("query") or "").strip().lower()
+
+
+def _says_number(message: str, number: int, shown: int) -> bool:
+    """Whether the message says the `number`th of the `shown` products: "1 and 3", "the
+    2nd", "the first", "the last"."""
+    said = [rf"{number}(?:st|nd|rd|th)?"]
+    said += [_ORDINALS[number - 1]] if number <= len(_ORDINALS) else []
+    said += ["last"] if number == shown else []
+    return bool(re.search(rf"(?<![\w.$])(?:{'|'.join(said)})(?![\w.%])", message, re.I))
+
+
 def _content_words(text: str) -> list[str]:
     """The words of `text`, lower-cased, without filler ("my", "the", "this", ...)."""
     return [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in _FILLER]
@@ -180,6 +220,8 @@ def said_filter(name: str, value: Any, texts: dict[str, str]) -> str:
     `filter_*` phrases of `prompts/canned_replies.toml`."""
     if name in ("price_min", "price_max"):
         return render(texts[f"filter_{name}"], value=money(float(value)))
+    if name == "size" and re.fullmatch(r"x*[sml]|x+l", str(value), re.I):
+        value = str(value).upper()  # "in size M", as the size charts write it
     return render(texts[f"filter_{name}"], value=plain_text(value, MAX_FILTER_CHARS))
 
 
@@ -292,8 +334,11 @@ class ProductDesk:
         wanted = {name: state.get(name) for name in FILTER_SLOTS}
         # A need that names no kind ("something to keep me dry when i bike to work"): the
         # kind meant leads the search (else "dry" finds quick-dry sandals by keyword alone).
+        # A colour or size asked for later ("in black") does not change the kind meant.
         unnamed = not (kind_named or state.get("category") or state.get("brand"))
-        if unnamed and (meant := self._kind_meant(query, ProductFilters(**wanted, in_stock=True))):
+        need = str(state.get("query") or query)
+        kind_filters = ProductFilters(**{**wanted, "colour": None, "size": None}, in_stock=True)
+        if unnamed and (meant := self._kind_meant(need, kind_filters)):
             kind_named, query = meant, f"{meant} {query}"
         relaxed: list[str] = []
         while True:
@@ -395,7 +440,7 @@ class ProductDesk:
             intent = "compare_products" if len(refs) > 1 else "product_details"
         elif refs:
             intent = "product_details"
-        elif about_it and not parse.slots.get("query"):
+        elif about_it and not _names_other(parse, session):
             refs, intent = [session.focus or 1], "product_details"
         else:
             return None
@@ -416,7 +461,7 @@ class ProductDesk:
         match of a search."""
         refs = parse.slots.get("product_refs") or []
         if not refs:
-            if parse.slots.get("query"):
+            if _names_other(parse, session):
                 found = self.search(parse, message, session.slots, shopper_id, session_id)
                 return Found("search", found.products[:1], found.state, detailed=True)
             # "compare them" after one product: that one, not "which one do you mean?"

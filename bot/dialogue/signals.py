@@ -83,6 +83,9 @@ _REFERENCE = re.compile(
     r"|\b(?:number|no\.?|#)\s*([1-5])\b",
     re.I,
 )
+_COUNT_WORDS = {"two": 2, "2": 2, "three": 3, "3": 3, "four": 4, "4": 4}
+_LEADING = re.compile(r"\b(first|top|last)\s+(two|three|four|[234])\b", re.I)
+_LAST_ONE = re.compile(r"\bthe\s+last\s+(?:one|option|product|item)\b", re.I)
 _WHICH = re.compile(
     r"\bwhich\s+(?:one|ones|of\s+(?:these|them|those|the\s+\w+(?:\s+two|\s+three)?)"
     r"|is|are|has|have|would|will|can)\b"
@@ -91,9 +94,13 @@ _WHICH = re.compile(
     re.I,
 )
 # Every product shown, not the first two: "the best rated of these", "which ones are
-# waterproof?", "which are in stock?".
+# waterproof?", "which are in stock?", and a superlative: "which is the cheapest", "which
+# one has the most reviews".
 _OF_ALL = re.compile(
-    r"\b(?:of|among)\s+(?:these|them|those|all)\b|\bwhich\s+(?:ones|are|have)\b", re.I
+    r"\b(?:of|among)\s+(?:these|them|those|all)\b|\bwhich\s+(?:ones|are|have)\b"
+    r"|\b(?:cheapest|priciest|dearest|most expensive|least expensive|lowest[- ]priced?"
+    r"|(?:best|highest|top|worst|lowest)[- ]rated|most (?:reviews|reviewed|popular))\b",
+    re.I,
 )
 _SERVICE = re.compile(
     r"\b(?:broken|broke|breaks|damaged|defective|faulty|cracked|leaking|snapped|ripped|torn"
@@ -183,8 +190,12 @@ def shown_references(text: str, shown: int) -> list[int]:
         number = _ORDINAL_WORDS[match.group(1).lower()] if match.group(1) else int(match.group(2))
         if number <= shown and number not in refs:
             refs.append(number)
-    if re.search(r"\bfirst (?:two|2)\b", text, re.I):
-        refs = [n for n in (1, 2) if n <= shown]
+    if (lead := _LEADING.search(text)) and shown:  # "the top two", "first 3", "the last two"
+        count = min(_COUNT_WORDS[lead.group(2).lower()], shown)
+        first = shown - count + 1 if lead.group(1).lower() == "last" else 1
+        refs = list(range(first, first + count))
+    elif _LAST_ONE.search(text) and shown:
+        refs = [shown]
     return refs
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from bot.dialogue.claims import false_claims
+from bot.dialogue.claims import echoed_claims, false_claims
 from bot.dialogue.grounding import (
     MAX_FACT_PRODUCTS,
     SENTENCE_BREAK,
@@ -97,7 +97,7 @@ class ReplyWriter:
         buffer, sent, opened, failed = "", 0, False, False
         removed = [] if removed is None else removed
         if lead and getattr(self.chat_model, "continues_final_message", False):
-            checked = self._check(lead, shown)
+            checked = self._check(lead, shown)  # the caller's words: no echo to check
             if checked.text:
                 opened = True
                 yield checked.text + " "
@@ -109,7 +109,7 @@ class ReplyWriter:
                 buffer += chunk.content if hasattr(chunk, "content") else str(chunk)
                 while (end := _SENTENCE_END.search(buffer)) is not None:
                     sentence, buffer = buffer[: end.end()], buffer[end.end() :]
-                    checked = self._check(sentence, shown)
+                    checked = self._check(sentence, shown, message)
                     removed += checked.removed
                     if checked.text:
                         sent += 1
@@ -118,7 +118,7 @@ class ReplyWriter:
             log.warning("reply from the records alone: %s", exc)
             buffer, failed = "", True  # a sentence the server broke off is not sent
         if buffer.strip():
-            checked = self._check(buffer, shown)
+            checked = self._check(buffer, shown, message)
             removed += checked.removed
             if checked.text:
                 sent += 1
@@ -126,11 +126,15 @@ class ReplyWriter:
         if not sent and (failed or not opened):
             yield record_reply(shown)
 
-    def _check(self, text: str, shown: Sequence[Any]) -> GroundedReply:
+    def _check(self, text: str, shown: Sequence[Any], message: str = "") -> GroundedReply:
         """`ground_reply`, then the claims check: a sentence stating a rating, review count,
-        stock status or comparison the records do not bear out is dropped too."""
+        stock status or comparison the records do not bear out is dropped too, and so is
+        one that answers the shopper's `message` with its own words no record says
+        (`echoed_claims`)."""
         checked = ground_reply(text, shown, self.known_brands)
         false = false_claims(checked.text, shown) if checked.text else []
+        if checked.text and message:
+            false += [s for s in echoed_claims(checked.text, message, shown) if s not in false]
         if false:
             kept = [s for s in SENTENCE_BREAK.split(checked.text) if s not in false]
             checked = GroundedReply(" ".join(kept), [*checked.removed, *false])

@@ -279,11 +279,14 @@ class IntentParser:
                     checked.setdefault(price[0], price[1])
                     continue
                 sizes = self.vocabulary.values.get("size")
+                value = _size_code(str(value), sizes)
                 if sizes and str(value).strip().lower() not in sizes:
                     continue  # a size no product comes in
                 if not _says_size(str(value).strip().lower(), priced):
                     continue  # "5" read out of "under 150": a size the message does not say
             checked[name] = value
+        if "size" not in checked and (size := _size_said(priced, self.vocabulary.values)):
+            checked["size"] = size  # "size medium", "do you have it in large?"
         email = EMAIL.search(message)
         if email and "email" not in checked:
             checked["email"] = email.group().lower()
@@ -383,6 +386,34 @@ _SIZE_WORDS = {
     "xl": r"extra[- ]?large|x-large",
     "xxl": r"2xl|xx-large",
 }
+
+
+def _size_code(value: str, sizes: Iterable[str] | None) -> str:
+    """The catalog's code for a size said in words ("medium" -> "m"), when it has that code."""
+    spoken = value.strip().lower()
+    for code, words in _SIZE_WORDS.items():
+        if code in (sizes or ()) and re.fullmatch(words, spoken):
+            return code
+    return value
+
+
+def _size_said(message: str, values: dict[str, set[str]]) -> str | None:
+    """A size the catalog has that the message asks for outright, which the LM missed:
+    "size medium", "size 10", "in large please", "do you have an xl?"."""
+    sizes = values.get("size") or set()
+    for code in sorted(_SIZE_WORDS, key=len, reverse=True):
+        said = f"{_SIZE_WORDS[code]}|{code}"
+        if code in sizes and (
+            re.search(rf"\bsize\s+(?:{said})\b", message)
+            or re.search(
+                rf"\b(?:in|an?)\s+(?:size\s+)?(?:{said})(?:\s+(?:size|one|ones|please|pls))?"
+                r"\s*[.!?]*\s*$",
+                message,
+            )
+        ):
+            return code
+    number = re.search(r"\bsize\s+(\d+(?:\.5)?)\b", message)
+    return number.group(1) if number and number.group(1) in sizes else None
 
 
 def _says_size(size: str, message: str) -> bool:
