@@ -39,7 +39,7 @@ JACKETS = [  # costs what the cheapest running shoe costs: no cheaper for "too e
 LAMPS = [  # three shown, so "the most reviews" is of all three, not the first two
     Product(id="L1", title="Lumora Arc Desk Lamp – Black", brand="Lumora", category="Home Office",
             price=45.0, rating=4.4, review_count=60,
-            attributes={"type": "desk lamp", "features": "dimmable"}),
+            attributes={"type": "desk lamp", "features": "dimmable", "material": "aluminum"}),
     Product(id="L2", title="Brightwell Slim Desk Lamp – White", brand="Brightwell",
             category="Home Office", price=29.0, rating=4.0, review_count=25,
             attributes={"type": "desk lamp"}),
@@ -176,7 +176,20 @@ def test_a_superlative_is_over_every_product_shown(say):
     cheapest = say("which is the cheapest?", "compare_products")
     assert cheapest.reply == "Brightwell Slim Desk Lamp – White is the cheapest of these at $29.00."
     light = say("which one is lightest?", "compare_products")
-    assert "don't say which is lightest" in light.reply and "$" not in light.reply
+    assert "records don't give their weight" in light.reply and "$" not in light.reply
+
+
+def test_what_a_record_gives_or_does_not_is_answered_from_it(say):
+    shown = [item.product for item in say("desk lamps", "search_products").products]
+    made = say("what is the second one made of", "out_of_scope")  # the parser's refusal
+    assert made.route == "details" and [item.product.id for item in made.products] == [shown[1].id]
+    material = shown[1].attributes.get("material")
+    said = f"lists material: {material}." if material else "lists no material."
+    assert made.reply == f"The record for {shown[1].title} {said}"
+    remote = say("do any of these have a remote?", "compare_products")
+    assert remote.reply == 'None of their records mention "remote".'
+    broken = say("the second one arrived broken", "out_of_scope")
+    assert broken.route == "policy"  # a problem with it, not a question about it
 
 
 def test_small_talk_never_hands_over_and_the_shopper_can_take_the_bot_back(say):

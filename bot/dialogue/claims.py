@@ -122,17 +122,27 @@ def echoed_claims(text: str, message: str, shown: Sequence[Any]) -> list[str]:
     no record of the products `shown` says them: "do you have the second one in a bigger
     size?" -> "It is in a bigger size." (no record says "bigger"), "does it float?" -> "It
     floats.". A small LM echoes the question as the answer; such a sentence is dropped."""
-    products = [p for p in shown if p is not None]
-    asked = {_stem(w) for w in _words(message)} - {_stem(w) for w in _ASKING_WORDS}
-    if not products or not asked:
+    unsaid = {_stem(w) for w in unsaid_words(message, shown)}
+    if not unsaid:
         return []
-    known = {_stem(w) for p in products for w in _words(_record_text(p))}
-    unsaid = asked - known
     return [
         s
         for s in SENTENCE_BREAK.split(text.strip())
         if s and unsaid & {_stem(w) for w in _words(s)}
     ]
+
+
+def unsaid_words(message: str, shown: Sequence[Any]) -> list[str]:
+    """The shopper's words, but those of asking ("do", "which", "have"), that no record of
+    the products `shown` says, in the message's order: "do any of these have a rainfly" ->
+    ["rainfly"] when none of their records mentions one."""
+    products = [p for p in shown if p is not None]
+    if not products:
+        return []
+    known = {_stem(w) for p in products for w in _words(_record_text(p))}
+    asking = {_stem(w) for w in _ASKING_WORDS}
+    unsaid = [w for w in _words(message) if _stem(w) not in known and _stem(w) not in asking]
+    return list(dict.fromkeys(unsaid))
 
 
 def _words(text: str) -> list[str]:

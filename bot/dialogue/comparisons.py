@@ -1,9 +1,9 @@
-"""Comparison replies computed from the records: which product is cheaper, which is better
-rated, which lists a feature asked about ("which one is waterproof?", and of one product,
-"is it waterproof?"), as sentences filled
-from `prompts/comparisons.toml`. A small LM asked to compare numbers names the wrong product
-("A is rated 3.6 and B is rated 3.9, so A has the better reviews"); here the records decide
-and the templates only phrase it.
+"""Answers computed from the records: which product is cheaper, which is better rated,
+which lists a feature asked about ("which one is waterproof?", and of one product, "is it
+waterproof?"), what one product's record gives for an attribute asked about ("what sizes
+does it come in?"), as sentences filled from `prompts/comparisons.toml`. A small LM asked
+to compare numbers names the wrong product ("A is rated 3.6 and B is rated 3.9, so A has
+the better reviews"); here the records decide and the templates only phrase it.
 """
 
 from __future__ import annotations
@@ -12,18 +12,35 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.dialogue.grounding import money, shown_title
+from bot.dialogue.claims import unsaid_words
+from bot.dialogue.grounding import money, plain_text, shown_title
 from bot.dialogue.products import has_feature
 from bot.prompts import prompt_table, render
+from retrieval.catalog import MAX_ATTRIBUTE_CHARS
 
 _ABOUT_PRICE = re.compile(r"\b(?:cheap\w*|price\w*|cost\w*|expensive|afford\w*|budget)\b", re.I)
 _ABOUT_RATING = re.compile(r"\b(?:rat\w+|review\w*|better|best|stars?|popular|good)\b", re.I)
-# What no record states, so no comparison can settle: "which one is lightest?"
+# What no record states, so no comparison can settle ("which one is lightest?"), by the
+# measure the reply says the records lack: the word's stem, or the phrase.
+_MEASURES = {
+    "light": "weight", "heav": "weight", "sturd": "durability", "durab": "durability",
+    "strong": "durability", "warm": "warmth", "quiet": "loudness", "loud": "loudness",
+    "comf": "comfort", "comfortable": "comfort", "fast": "speed", "small": "size",
+    "bigg": "size", "larg": "size", "soft": "softness", "reliable": "reliability",
+    "durable": "durability",
+    "quality": "quality", "made": "quality",
+}  # fmt: skip
 _UNRECORDED = re.compile(
-    r"\b(?:light|heav|sturd|warm|quiet|loud|comf|durab|strong|fast|small|bigg|larg|soft)"
-    r"(?:er|est|ier|iest)\b|\bmore (?:durable|comfortable|reliable)\b|\bbetter (?:quality|made)\b",
+    r"\b(light|heav|sturd|warm|quiet|loud|comf|durab|strong|fast|small|bigg|larg|soft)"
+    r"(?:er|est|ier|iest)\b|\bmore (durable|comfortable|reliable)\b|\bbetter (quality|made)\b",
     re.I,
 )
+# Words that ask for a comparison, not about a thing its records might mention
+_COMPARING = """compare comparing comparison difference differences between versus top two
+    three four five first second third fourth fifth last both other others these those all
+    them side against each option options product products item items ones pick choose
+    suggest prefer rather worth think favorite favourite overall"""
+_COMPARING_WORDS = frozenset(_COMPARING.split())
 # How many reviews, not how good they are: "which has more reviews", "the most popular one"
 _ABOUT_REVIEWS = re.compile(
     r"\b(?:more|most|fewer|fewest|number of|how many|lots of)\s+reviews\b"
@@ -39,13 +56,17 @@ def compare_reply(products: Sequence[Any], question: str, features: Sequence[str
     names ("which one is waterproof?"), which of them list each, and price or rating only
     when it asks about them too."""
     texts = prompt_table("comparisons.toml")
+    table = [texts["table"]] if len(products) == 2 else []
+    about_price, about_rating = _ABOUT_PRICE.search(question), _ABOUT_RATING.search(question)
     if not features and (unknown := _UNRECORDED.search(question)):
-        sentences = [render(texts["no_measure"], quality=unknown.group().lower())]
-        return " ".join(sentences + ([texts["table"]] if len(products) == 2 else []))
+        measure = _MEASURES[next(word for word in unknown.groups() if word).lower()]
+        return " ".join([render(texts["no_measure"], measure=measure), *table])
+    unsaid = [w for w in unsaid_words(question, products) if w not in _COMPARING_WORDS]
+    if not (features or about_price or about_rating) and unsaid:  # "do any have a rainfly"
+        return " ".join([render(texts["no_mention"], words=" ".join(unsaid)), *table])
     price, rating = _price_sentence(products, texts), _rating_sentence(products, texts)
     if _ABOUT_REVIEWS.search(question):
         rating = _reviews_sentence(products, texts)
-    about_price, about_rating = _ABOUT_PRICE.search(question), _ABOUT_RATING.search(question)
     if features:
         sentences = [_feature_sentence(products, feature, texts) for feature in features]
         sentences += [price] if about_price else []
@@ -56,9 +77,7 @@ def compare_reply(products: Sequence[Any], question: str, features: Sequence[str
         sentences = [rating]
     else:
         sentences = [price, rating]
-    if len(products) == 2:
-        sentences.append(texts["table"])
-    return " ".join(sentences)
+    return " ".join([*sentences, *table])
 
 
 def features_reply(product: Any, features: Sequence[str]) -> str:
@@ -72,6 +91,50 @@ def features_reply(product: Any, features: Sequence[str]) -> str:
             **_values(product),
         )
         for feature in features
+    )
+
+
+# The words that ask for an attribute, by the attribute's name in the records; any other
+# attribute is asked for by its own name ("how many burners", "what's the capacity").
+ATTRIBUTE_WORDS = {
+    "size": r"sizes?",
+    "colour": r"colou?rs?",
+    "material": r"made (?:of|from|out of)|materials?|fabric",
+    "capacity": r"capacity|how (?:big|large|much does it hold)|litres?|liters?",
+    "age": r"ages?|how old|years? old",
+    "sleeps": r"how many (?:people|persons)|sleeps?",
+    "power": r"power|watts?|wattage|how powerful",
+    "temperature rating": r"temperature|how (?:cold|warm)|rated (?:to|for)|degrees",
+    "thickness": r"thickness|how thick",
+    "width": r"width|how wide",
+    "brightness": r"brightness|how bright|lumens",
+    "skin type": r"skin types?",
+}
+_NOT_ASKED = frozenset({"type", "features", "use"})  # answered elsewhere, or no answer
+
+
+def attribute_reply(product: Any, question: str) -> str | None:
+    """What one product's record gives for each attribute the question asks about, by the
+    words of `ATTRIBUTE_WORDS` or by the name of one of its own attributes ("what sizes
+    does the first one come in?" -> its sizes; "how thick is it?" of headphones -> that its
+    record gives none); None when it asks about none."""
+    asked = []
+    for name in dict.fromkeys([*ATTRIBUTE_WORDS, *(product.attributes or {})]):
+        words = ATTRIBUTE_WORDS.get(name, re.escape(name))
+        if name not in _NOT_ASKED and re.search(rf"\b(?:{words})\b", question, re.I):
+            asked.append(name)
+    if not asked:
+        return None
+    texts = prompt_table("comparisons.toml")
+    attributes = product.attributes or {}
+    return " ".join(
+        render(
+            texts["attribute" if attributes.get(name) else "attribute_none"],
+            attribute=name,
+            value=plain_text(str(attributes.get(name, "")), MAX_ATTRIBUTE_CHARS),
+            **_values(product),
+        )
+        for name in asked
     )
 
 

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from bot.dialogue.comparisons import compare_reply, features_reply
+from bot.dialogue.comparisons import attribute_reply, compare_reply, features_reply
 from bot.dialogue.mood import is_angry
 from bot.dialogue.order_desk import ORDER_INTENTS, OrderDesk
 from bot.dialogue.products import (
@@ -387,6 +387,8 @@ class Assistant:
             turn.fixed_reply = compare_reply(shown, text, features)
         elif features:  # "is it waterproof?": the record's features say, not the LM
             turn.fixed_reply = features_reply(shown[0], features)
+        elif asked := attribute_reply(shown[0], text):
+            turn.fixed_reply = asked  # "what sizes does it come in?": the record's sizes
 
     def _points_at_nothing(
         self, turn: Turn, session: SessionState, carried: dict[str, Any]

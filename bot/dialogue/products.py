@@ -25,8 +25,10 @@ from bot.dialogue.signals import (
     asks_which,
     gives_task,
     of_all_shown,
+    service_words,
     shopping_words,
     shown_references,
+    superlative_one,
     tells_need,
 )
 from bot.nlu.parser import Parse
@@ -422,15 +424,19 @@ class ProductDesk:
         took it for a search or found no numbers in it: "is the first one in stock?", "which
         one is cheaper?", "which of the first two is better rated?", "which is the best
         rated of these", and "how much is it?", "can I see a picture?" (the product the last
-        details turn was about, else the first one shown) whatever the parser read. The parse
-        it amounts to and what it found; None when it points at nothing shown."""
-        about_it = asks_about_shown(message)
+        details turn was about, else the first one shown) and "how many people does the
+        second one sleep?" (no problem report) whatever the parser read. The parse it
+        amounts to and what it found; None when it points at nothing shown."""
+        named = bool(shown_references(message, len(session.shown))) and not service_words(message)
+        about_it = asks_about_shown(message) or named
         if not session.shown or (parse.intent not in SHOPPING_INTENTS and not about_it):
             return None
         given = [n for n in parse.slots.get("product_refs") or [] if n <= len(session.shown)]
         if given and parse.intent != "search_products":
             return None  # the parser's own details or comparison request
         refs = given or shown_references(message, len(session.shown))
+        if not refs and not asks_which(message) and (order := superlative_one(message)):
+            refs = [self._first_by(order, session.shown)]  # "is the cheapest one any good?"
         if not refs and parse.intent == "search_products" and parse.slots.get("category"):
             return None  # "which tents are cheapest": a new search
         if asks_which(message):
@@ -446,6 +452,13 @@ class ProductDesk:
             return None
         parse = dataclasses.replace(parse, intent=intent, slots={"product_refs": refs})
         return parse, self.about_shown(parse, message, session, shopper_id, session_id)
+
+    def _first_by(self, order: str, shown: Sequence[str]) -> int:
+        """The number among those `shown` of the first product in `order` (a `SORT_KEYS`
+        key): the cheapest, the best rated, ..."""
+        known = self.shop.products(list(shown))
+        numbered = [(number, known[pid]) for number, pid in enumerate(shown, 1) if pid in known]
+        return min(numbered, key=lambda pair: SORT_KEYS[order](pair[1]))[0] if numbered else 1
 
     def about_shown(
         self,

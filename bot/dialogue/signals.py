@@ -199,6 +199,26 @@ def shown_references(text: str, shown: int) -> list[int]:
     return refs
 
 
+_SUPERLATIVE_ONE = re.compile(
+    r"\bthe\s+(cheapest|least expensive|priciest|most expensive|(?:best|highest|top)[- ]rated"
+    r"|most popular)\s+(?:one|option|product|item)\b",
+    re.I,
+)
+_SUPERLATIVE_SORTS = {"cheapest": "cheapest", "least expensive": "cheapest"}
+_SUPERLATIVE_SORTS |= {"priciest": "most_expensive", "most expensive": "most_expensive"}
+_SUPERLATIVE_SORTS |= {"most popular": "most_popular"}
+
+
+def superlative_one(text: str) -> str | None:
+    """The order (a `sort` slot value) that picks out the product the message points at by a
+    superlative: "is the cheapest one any good?" -> "cheapest"; None if it names none."""
+    found = _SUPERLATIVE_ONE.search(text)
+    if not found:
+        return None
+    words = re.sub(r"\s+", " ", found.group(1).lower())
+    return _SUPERLATIVE_SORTS.get(words, "best_rated")
+
+
 def asks_which(text: str) -> bool:
     """Whether the message asks to compare, or which of the products is cheaper, better..."""
     return bool(_WHICH.search(text))
