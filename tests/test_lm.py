@@ -189,6 +189,23 @@ def test_a_reply_echoing_the_question_where_no_record_says_it_is_dropped():
     assert ReplyWriter(said, "Test Shop").write("is it red mesh?", [SHOES]).text.endswith("mesh.")
 
 
+def test_a_colour_material_or_size_no_record_has_is_dropped():
+    said = "[1] comes in blue suede. It is red mesh. It comes in size 12. It comes in size 9."
+    writer = ReplyWriter(
+        FakeListChatModel(responses=[said]),
+        "Test Shop",
+        known_traits=["red", "blue", "suede", "mesh"],
+    )
+    sizes = {"colour": "red", "material": "mesh", "size": "8, 9, 10"}
+    shoes = Product(id="P1", title="Fleetfoot Trail Runner 2", price=89.0, attributes=sizes)
+    reply = writer.write("trail shoes", [shoes])
+    assert reply.text == "It is red mesh. It comes in size 9."
+    assert reply.removed == [
+        "Fleetfoot Trail Runner 2 ($89.00) comes in blue suede.",
+        "It comes in size 12.",
+    ]
+
+
 def test_reply_writer_falls_back_to_the_records_when_nothing_survives():
     scripted = FakeListChatModel(responses=["The Hollowpeak Summit Boot is only $1!"])
     writer = ReplyWriter(scripted, "Test Shop", known_brands=["Fleetfoot", "Hollowpeak"])

@@ -175,6 +175,8 @@ def test_a_superlative_is_over_every_product_shown(say):
     assert most.reply == "Lumora Task Desk Lamp – Grey has the most reviews of these: 410."
     cheapest = say("which is the cheapest?", "compare_products")
     assert cheapest.reply == "Brightwell Slim Desk Lamp – White is the cheapest of these at $29.00."
+    good = say("is the cheapest one any good?", "search_products", {"sort": "cheapest"})
+    assert [item.product.id for item in good.products] == ["L2"]  # the cheapest of those shown
     light = say("which one is lightest?", "compare_products")
     assert "records don't give their weight" in light.reply and "$" not in light.reply
 

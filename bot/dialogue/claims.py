@@ -19,7 +19,7 @@ a product nobody can tell which) counts as false: the check errs on the side of 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bot.dialogue.grounding import SENTENCE_BREAK, shown_title
@@ -169,6 +169,43 @@ def _record_text(product: Any) -> str:
         )
         if part
     )
+
+
+_SIZE_SAID = re.compile(r"\bsizes?\s+((?:\d+(?:\.5)?|x*[sml]|x+l)(?:\s*(?:,|and|or|to)\s*"
+                        r"(?:\d+(?:\.5)?|x*[sml]|x+l))*)\b", re.I)  # fmt: skip
+
+
+def false_traits(text: str, shown: Sequence[Any], traits: Iterable[str] = ()) -> list[str]:
+    """The sentences of `text` that give the products `shown` a colour or material (of the
+    catalog's `traits`, lower-cased) or a size no record of theirs has: "It comes in red"
+    of a blue jacket, "available in size 12" of shoes made in 6 to 10. Of the products a
+    sentence names, or of all shown when it names none."""
+    products = [p for p in shown if p is not None]
+    if not products:
+        return []
+    patterns = [(t, re.compile(rf"\b{re.escape(t)}\b")) for t in traits if t]
+    false = []
+    for sentence in SENTENCE_BREAK.split(text.strip()):
+        if not sentence:
+            continue
+        lowered = sentence.lower()
+        named = list({id(p): p for _, p in _mentions(sentence, shown)}.values()) or products
+        records = [_record_text(p).lower() for p in named]
+        unbacked = any(
+            pattern.search(lowered) and not any(pattern.search(r) for r in records)
+            for _, pattern in patterns
+        )
+        sizes = {
+            size.strip().lower()
+            for p in named
+            for size in str((p.attributes or {}).get("size", "")).split(",")
+        }
+        for said in _SIZE_SAID.finditer(lowered):
+            listed = re.findall(r"\d+(?:\.5)?|x*[sml]\b|x+l\b", said.group(1))
+            unbacked = unbacked or any(size not in sizes for size in listed)
+        if unbacked:
+            false.append(sentence)
+    return false
 
 
 def false_claims(text: str, shown: Sequence[Any]) -> list[str]:

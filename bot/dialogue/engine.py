@@ -173,7 +173,12 @@ class Assistant:
             chat_model = LocalChatModel(
                 lm=lm, max_new_tokens=settings.reply_max_tokens, scheduler=scheduler
             )
-        writer = ReplyWriter(chat_model, settings.store_name, vocabulary.values.get("brand", ()))
+        writer = ReplyWriter(
+            chat_model,
+            settings.store_name,
+            vocabulary.values.get("brand", ()),
+            _traits(vocabulary.values),
+        )
         sessions = SessionStore(settings.sessions_path)
         second = SecondOpinion.open(settings, shop.catalog.embedder.embed_query)
         parser = IntentParser(
@@ -188,6 +193,7 @@ class Assistant:
         if values is not self.parser.vocabulary.values:
             self.parser.vocabulary.values = self.product_desk.values = values
             self.writer.known_brands = sorted({b.lower() for b in values.get("brand", ())})
+            self.writer.known_traits = sorted(_traits(values))
 
     def warm_up(self) -> None:
         """Run a parse and a search once, logging nothing: the embedding model, the indexes
@@ -594,3 +600,9 @@ class Assistant:
             removed=[redact_email(sentence) for sentence in turn.removed],
         )
         self.sessions.save_turn(record, turn.changes)
+
+
+def _traits(values: dict[str, set[str]]) -> set[str]:
+    """The catalog's colours and materials, lower-cased: what a reply may say of a product
+    only when its record does (`claims.false_traits`)."""
+    return {str(v).lower() for name in ("colour", "material") for v in values.get(name, ())}

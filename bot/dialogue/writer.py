@@ -23,7 +23,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from bot.dialogue.claims import echoed_claims, false_claims
+from bot.dialogue.claims import echoed_claims, false_claims, false_traits
 from bot.dialogue.grounding import (
     MAX_FACT_PRODUCTS,
     SENTENCE_BREAK,
@@ -64,10 +64,12 @@ class ReplyWriter:
         chat_model: Any,
         store_name: str,
         known_brands: Iterable[str] = (),
+        known_traits: Iterable[str] = (),
     ) -> None:
         self.chat_model = chat_model
         self.store_name = store_name
         self.known_brands = sorted({b.lower() for b in known_brands if b})
+        self.known_traits = sorted({t.lower() for t in known_traits if t})  # colours, materials
 
     def messages(self, message: str, products: Sequence[Any], detailed: bool):
         facts = product_facts(products, detailed)
@@ -128,11 +130,14 @@ class ReplyWriter:
 
     def _check(self, text: str, shown: Sequence[Any], message: str = "") -> GroundedReply:
         """`ground_reply`, then the claims check: a sentence stating a rating, review count,
-        stock status or comparison the records do not bear out is dropped too, and so is
-        one that answers the shopper's `message` with its own words no record says
-        (`echoed_claims`)."""
+        stock status, comparison, colour, material or size the records do not bear out is
+        dropped too (`false_claims`, `false_traits`), and so is one that answers the
+        shopper's `message` with its own words no record says (`echoed_claims`)."""
         checked = ground_reply(text, shown, self.known_brands)
         false = false_claims(checked.text, shown) if checked.text else []
+        if checked.text:
+            traits = false_traits(checked.text, shown, self.known_traits)
+            false += [s for s in traits if s not in false]
         if checked.text and message:
             false += [s for s in echoed_claims(checked.text, message, shown) if s not in false]
         if false:
