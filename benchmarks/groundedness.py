@@ -1,8 +1,8 @@
 """Groundedness of chat replies: over generated shopping turns on the demo catalog, count
 product names, brands and prices in replies that are not in the turn's retrieved records,
-and ratings, review counts, stock statements and comparisons the records contradict; over
-held-out service questions (the shared Bitext data), count empty answers and prices or
-numbers a policy answer states that its cited sections do not.
+and ratings, review counts, stock statements, comparisons, colours, materials and sizes
+the records contradict; over held-out service questions (the shared Bitext data), count
+empty answers and prices or numbers a policy answer states that its cited sections do not.
 
 The checks here are independent of the bot's own (`bot/dialogue/grounding.py`,
 `bot/dialogue/claims.py`): every catalog title and brand and every price-looking string is
@@ -72,6 +72,34 @@ def false_claims(reply: str, shown: list) -> list[str]:
     return found
 
 
+def false_traits(reply: str, shown: list, traits: set[str]) -> list[str]:
+    """Colours and materials of the catalog (`traits`) and "size N" that a reply sentence
+    gives products none of whose records (the ones it names, else all shown) has them."""
+    found = []
+    for sentence in SENTENCE.split(reply):
+        if sentence.startswith(filter_notes()):
+            continue  # the shopper's own filters restated
+        lowered = sentence.lower()
+        named = [p for p in shown if p.title.lower() in lowered] or shown
+        records = " ".join(
+            f"{p.title} {p.description or ''} {' '.join(map(str, (p.attributes or {}).values()))}"
+            for p in named
+        ).lower()
+        for trait in traits:
+            said = rf"\b{re.escape(trait)}\b"
+            if re.search(said, lowered) and not re.search(said, records):
+                found.append(f"{trait}: {sentence}")
+        sizes = {
+            s.strip().lower()
+            for p in named
+            for s in str((p.attributes or {}).get("size", "")).split(",")
+        }
+        for size in re.findall(r"\bsize (\d+|x*[sml]|x+l)\b", lowered):
+            if size not in sizes:
+                found.append(f"size {size}: {sentence}")
+    return found
+
+
 def filter_notes() -> tuple[str, ...]:
     """How the template sentences restating a search's filters begin."""
     from bot.prompts import prompt_table
@@ -136,7 +164,13 @@ def main() -> None:
 
         lm = load_lm(data_dir=lm_dir, adapter=settings.adapter_path)
         assistant = Assistant.open(settings, shop, lm=lm)
-        totals = {"price": 0, "title": 0, "brand": 0, "claim": 0}
+        totals = {"price": 0, "title": 0, "brand": 0, "claim": 0, "trait": 0}
+        traits = {
+            str(p.attributes.get(name)).lower()
+            for p in catalog
+            for name in ("colour", "material")
+            if (p.attributes or {}).get(name)
+        }
         examples, removed_turns, fallbacks, reply_ms, speeds = [], 0, 0, [], []
         replies: list[dict] = []
         session = 0
@@ -149,6 +183,7 @@ def main() -> None:
             shown = [item.product for item in turn.products]
             found = violations(turn.reply, shown, catalog)
             found["claim"] = false_claims(turn.reply, shown)
+            found["trait"] = false_traits(turn.reply, shown, traits)
             for kind, items in found.items():
                 totals[kind] += len(items)
             replies.append({"text": row["text"], "reply": turn.reply,

@@ -102,7 +102,7 @@ ATTRIBUTE_WORDS = {
     "material": r"made (?:of|from|out of)|materials?|fabric",
     "capacity": r"capacity|how (?:big|large|much does it hold)|litres?|liters?",
     "age": r"ages?|how old|years? old",
-    "sleeps": r"how many (?:people|persons)|sleeps?",
+    "sleeps": r"how many (?:people|persons)|sleeps",
     "power": r"power|watts?|wattage|how powerful",
     "temperature rating": r"temperature|how (?:cold|warm)|rated (?:to|for)|degrees",
     "thickness": r"thickness|how thick",

@@ -25,6 +25,7 @@ from bot.dialogue.signals import (
     asks_which,
     gives_task,
     of_all_shown,
+    says_reference,
     service_words,
     shopping_words,
     shown_references,
@@ -145,7 +146,7 @@ def refs_said(parse: Parse, message: str, shown: int) -> Parse:
     if not given:
         return parse
     said = shown_references(message, shown)
-    kept = said or [n for n in given if _says_number(message, n, shown)]
+    kept = said or [n for n in given if says_reference(message, n, shown)]
     if kept == given:
         return parse
     slots = {name: value for name, value in parse.slots.items() if name != "product_refs"}
@@ -157,23 +158,11 @@ def refs_said(parse: Parse, message: str, shown: int) -> Parse:
     return dataclasses.replace(parse, intent=intent, slots=slots)
 
 
-_ORDINALS = ("first", "second", "third", "fourth", "fifth")
-
-
 def _names_other(parse: Parse, session: SessionState) -> bool:
     """Whether the parse names a product by a query of its own, not the one the search
     shown was for (the LM copies the last query into "is it waterproof?")."""
     query = str(parse.slots.get("query") or "").strip().lower()
     return bool(query) and query != str(session.slots.get("query") or "").strip().lower()
-
-
-def _says_number(message: str, number: int, shown: int) -> bool:
-    """Whether the message says the `number`th of the `shown` products: "1 and 3", "the
-    2nd", "the first", "the last"."""
-    said = [rf"{number}(?:st|nd|rd|th)?"]
-    said += [_ORDINALS[number - 1]] if number <= len(_ORDINALS) else []
-    said += ["last"] if number == shown else []
-    return bool(re.search(rf"(?<![\w.$])(?:{'|'.join(said)})(?![\w.%])", message, re.I))
 
 
 def _content_words(text: str) -> list[str]:

@@ -219,6 +219,15 @@ def superlative_one(text: str) -> str | None:
     return _SUPERLATIVE_SORTS.get(words, "best_rated")
 
 
+def says_reference(text: str, number: int, shown: int) -> bool:
+    """Whether the message says the `number`th of the `shown` products: "1 and 3", "the
+    2nd", "the first", "the last"."""
+    said = [rf"{number}(?:st|nd|rd|th)?"]
+    said += [word for word, n in _ORDINAL_WORDS.items() if n == number]
+    said += ["last"] if number == shown else []
+    return bool(re.search(rf"(?<![\w.$])(?:{'|'.join(said)})(?![\w.%])", text, re.I))
+
+
 def asks_which(text: str) -> bool:
     """Whether the message asks to compare, or which of the products is cheaper, better..."""
     return bool(_WHICH.search(text))
