@@ -168,6 +168,16 @@ def test_the_products_compared_are_those_the_words_say(say):
     assert one.reply.startswith(("Yes: " if listed else "") + f'{shown[0].title} {said} "dimmable"')
 
 
+def test_is_it_a_feature_is_asked_of_the_product_shown_not_searched(say):
+    shown = [item.product for item in say("desk lamps", "search_products").products]
+    it = say("is it dimmable?", "search_products", {"query": "dimmable desk lamp"})
+    assert it.route == "details" and [item.product.id for item in it.products] == [shown[0].id]
+    assert '"dimmable" among its features' in it.reply
+    they = say("are they dimmable?", "search_products", {"query": "dimmable desk lamp"})
+    assert they.route == "details" and len(they.products) == 3
+    assert they.reply.startswith('"dimmable" is listed for')
+
+
 def test_a_superlative_is_over_every_product_shown(say):
     shown = [item.product for item in say("desk lamps", "search_products").products]
     most = say("which one has the most reviews", "search_products", {"query": "desk lamp"})

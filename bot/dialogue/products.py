@@ -23,8 +23,10 @@ from bot.dialogue.signals import (
     asks_for_product,
     asks_question,
     asks_which,
+    asks_yes_no_of_shown,
     gives_task,
     of_all_shown,
+    points_at_several,
     says_reference,
     service_words,
     shopping_words,
@@ -414,10 +416,13 @@ class ProductDesk:
         one is cheaper?", "which of the first two is better rated?", "which is the best
         rated of these", and "how much is it?", "can I see a picture?" (the product the last
         details turn was about, else the first one shown) and "how many people does the
-        second one sleep?" (no problem report) whatever the parser read. The parse it
+        second one sleep?" (no problem report), "is it waterproof?" (a catalog feature, of
+        the product in focus; "are they ...?" of all shown) whatever the parser read. The parse it
         amounts to and what it found; None when it points at nothing shown."""
         named = bool(shown_references(message, len(session.shown))) and not service_words(message)
-        about_it = asks_about_shown(message) or named
+        features = named_features(message, self.values.get("feature", ()))
+        asks_feature = bool(features) and asks_yes_no_of_shown(message)  # "is it waterproof?"
+        about_it = asks_about_shown(message) or named or asks_feature
         if not session.shown or (parse.intent not in SHOPPING_INTENTS and not about_it):
             return None
         given = [n for n in parse.slots.get("product_refs") or [] if n <= len(session.shown)]
@@ -435,6 +440,10 @@ class ProductDesk:
             intent = "compare_products" if len(refs) > 1 else "product_details"
         elif refs:
             intent = "product_details"
+        elif asks_feature:  # of the one in focus, or of all shown: "are they waterproof?"
+            several = points_at_several(message)
+            refs = list(range(1, len(session.shown) + 1)) if several else [session.focus or 1]
+            intent = "compare_products" if len(refs) > 1 else "product_details"
         elif about_it and not _names_other(parse, session):
             refs, intent = [session.focus or 1], "product_details"
         else:

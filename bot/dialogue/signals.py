@@ -526,6 +526,25 @@ MAX_POINTING_WORDS = 6
 _SHOWN_ONES = re.compile(r"\b(?:it|this one|that one|them|these|those|ones)\b", re.I)
 
 
+_YES_NO = re.compile(
+    r"^\s*(?:(?:and|so|ok|okay|but)\b[\s,]*)?(?:is|are|does|do|has|have|can|will|would)\s+"
+    r"(?:it|its|they|this|that|these|those|them)\b",
+    re.I,
+)
+
+
+def asks_yes_no_of_shown(text: str) -> bool:
+    """Whether the message asks a yes-or-no question of what was shown: "is it waterproof?",
+    "do they have pockets", "does this one come with a case" (not "black ones with pockets",
+    a search)."""
+    return bool(_YES_NO.search(text))
+
+
+def points_at_several(text: str) -> bool:
+    """Whether the message points at several products ("are they waterproof?"), not one."""
+    return bool(re.search(r"\b(?:they|them|these|those|ones|any of)\b", text, re.I))
+
+
 def points_at_shown(text: str) -> bool:
     """Whether a short message points at products as if some were shown ("white ones if u
     have them", "do those come in black?", "is it waterproof?")."""
