@@ -190,16 +190,18 @@ def test_a_reply_echoing_the_question_where_no_record_says_it_is_dropped():
 
 
 def test_a_colour_material_or_size_no_record_has_is_dropped():
-    said = "[1] comes in blue suede. It is red mesh. It comes in size 12. It comes in size 9."
-    writer = ReplyWriter(
-        FakeListChatModel(responses=[said]),
-        "Test Shop",
-        known_traits=["red", "blue", "suede", "mesh"],
+    said = (
+        "[1] comes in blue suede. It is red mesh. It comes in size 12. It comes in size 9. "
+        "Want me to narrow it down by colour, size or budget?"  # "down" is a material too
     )
+    traits = ["red", "blue", "suede", "mesh", "down"]
+    writer = ReplyWriter(FakeListChatModel(responses=[said]), "Test Shop", known_traits=traits)
     sizes = {"colour": "red", "material": "mesh", "size": "8, 9, 10"}
     shoes = Product(id="P1", title="Fleetfoot Trail Runner 2", price=89.0, attributes=sizes)
     reply = writer.write("trail shoes", [shoes])
-    assert reply.text == "It is red mesh. It comes in size 9."
+    assert reply.text == (
+        "It is red mesh. It comes in size 9. Want me to narrow it down by colour, size or budget?"
+    )
     assert reply.removed == [
         "Fleetfoot Trail Runner 2 ($89.00) comes in blue suede.",
         "It comes in size 12.",

@@ -113,7 +113,8 @@ _ASKING = """a an the i i'm im me my mine we our you your it its it's is are was
     look show tell find which what how who when where why there here yes no not one ones them
     they their good great nice best better more most much about also too than then please
     thanks buy price prices cost costs rated rating ratings review reviews stock available
-    recommend recommended help sure ok okay well"""
+    recommend recommended help sure ok okay well narrow down colour color size sizes budget
+    compare details"""  # the last: the bot's own offers ("narrow it down by size or budget?")
 _ASKING_WORDS = frozenset(_ASKING.split())
 
 
@@ -175,6 +176,11 @@ _SIZE_SAID = re.compile(r"\bsizes?\s+((?:\d+(?:\.5)?|x*[sml]|x+l)(?:\s*(?:,|and|
                         r"(?:\d+(?:\.5)?|x*[sml]|x+l))*)\b", re.I)  # fmt: skip
 
 
+# A colour or material given to a product follows one of these ("comes in titanium", "It is
+# black, silicone", "made of down"); "narrow it down" and "crystal clear sound" give none.
+_GIVEN = r"(?:\b(?:in|of|from|is|are|and|with|a|an)\s+|,\s*)"
+
+
 def false_traits(text: str, shown: Sequence[Any], traits: Iterable[str] = ()) -> list[str]:
     """The sentences of `text` that give the products `shown` a colour or material (of the
     catalog's `traits`, lower-cased) or a size no record of theirs has: "It comes in red"
@@ -183,7 +189,11 @@ def false_traits(text: str, shown: Sequence[Any], traits: Iterable[str] = ()) ->
     products = [p for p in shown if p is not None]
     if not products:
         return []
-    patterns = [(t, re.compile(rf"\b{re.escape(t)}\b")) for t in traits if t]
+    patterns = [
+        (re.compile(rf"{_GIVEN}{re.escape(t)}\b"), re.compile(rf"\b{re.escape(t)}\b"))
+        for t in traits
+        if t
+    ]
     false = []
     for sentence in SENTENCE_BREAK.split(text.strip()):
         if not sentence:
@@ -192,8 +202,8 @@ def false_traits(text: str, shown: Sequence[Any], traits: Iterable[str] = ()) ->
         named = list({id(p): p for _, p in _mentions(sentence, shown)}.values()) or products
         records = [_record_text(p).lower() for p in named]
         unbacked = any(
-            pattern.search(lowered) and not any(pattern.search(r) for r in records)
-            for _, pattern in patterns
+            given.search(lowered) and not any(word.search(r) for r in records)
+            for given, word in patterns
         )
         sizes = {
             size.strip().lower()
