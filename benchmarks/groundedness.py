@@ -74,7 +74,8 @@ def false_claims(reply: str, shown: list) -> list[str]:
 
 def false_traits(reply: str, shown: list, traits: set[str]) -> list[str]:
     """Colours and materials of the catalog (`traits`) and "size N" that a reply sentence
-    gives products none of whose records (the ones it names, else all shown) has them."""
+    gives products none of whose records (the ones it names, else all shown) has them;
+    "narrow it down" gives no product the material "down"."""
     found = []
     for sentence in SENTENCE.split(reply):
         if sentence.startswith(filter_notes()):
@@ -86,8 +87,9 @@ def false_traits(reply: str, shown: list, traits: set[str]) -> list[str]:
             for p in named
         ).lower()
         for trait in traits:
-            said = rf"\b{re.escape(trait)}\b"
-            if re.search(said, lowered) and not re.search(said, records):
+            said = rf"\b{re.escape(trait)}\b"  # given to a product: "comes in down", "is red,"
+            given = rf"(?:\b(?:in|of|from|is|are|and|with|a|an)\s+|,\s*){re.escape(trait)}\b"
+            if re.search(given, lowered) and not re.search(said, records):
                 found.append(f"{trait}: {sentence}")
         sizes = {
             s.strip().lower()
