@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bot.dialogue.grounding import SENTENCE_BREAK, shown_title
+from bot.dialogue.signals import FILLER_WORDS
 
 _RATING = re.compile(
     r"\b(?:rated|rating of|rating is|rating:|scores?)\s+(\d(?:\.\d{1,2})?)\b"
@@ -106,16 +107,15 @@ COMPARISONS: list[tuple[re.Pattern[str], Callable[[Any], float | None] | None, b
 ]
 
 
-# Words a reply may take from the shopper's message without a record saying them.
-_ASKING = """a an the i i'm im me my mine we our you your it its it's is are was were be been am to
-    of in on at for from with and or but so that this these those just really very like some
-    any do does did can could would will should have has had get got need want wants looking
-    look show tell find which what how who when where why there here yes no not one ones them
-    they their good great nice best better more most much about also too than then please
-    thanks buy price prices cost costs rated rating ratings review reviews stock available
-    recommend recommended help sure ok okay well narrow down colour color size sizes budget
-    compare details"""  # the last: the bot's own offers ("narrow it down by size or budget?")
-_ASKING_WORDS = frozenset(_ASKING.split())
+# Words of asking a reply may take from the shopper's message without a record saying
+# them, besides the filler: the last line, the bot's own offers ("narrow it down by size?").
+_ASKING = """it's were do does did can could would will should have has had get got need want wants
+    looking look show tell find which what how who when where why there here yes no not one
+    ones them they their good great nice best better more most much about also too than then
+    please thanks buy price prices cost costs rated rating ratings review reviews stock
+    available recommend recommended help sure ok okay well
+    narrow down colour color size sizes budget compare details"""
+_ASKING_WORDS = FILLER_WORDS | frozenset(_ASKING.split())
 
 
 def echoed_claims(text: str, message: str, shown: Sequence[Any]) -> list[str]:
@@ -189,11 +189,8 @@ def false_traits(text: str, shown: Sequence[Any], traits: Iterable[str] = ()) ->
     products = [p for p in shown if p is not None]
     if not products:
         return []
-    patterns = [
-        (re.compile(rf"{_GIVEN}{re.escape(t)}\b"), re.compile(rf"\b{re.escape(t)}\b"))
-        for t in traits
-        if t
-    ]
+    named_traits = sorted({t for t in traits if t}, key=len, reverse=True)  # "natural rubber"
+    given = re.compile(rf"{_GIVEN}({'|'.join(map(re.escape, named_traits))})\b")
     false = []
     for sentence in SENTENCE_BREAK.split(text.strip()):
         if not sentence:
@@ -201,9 +198,9 @@ def false_traits(text: str, shown: Sequence[Any], traits: Iterable[str] = ()) ->
         lowered = sentence.lower()
         named = list({id(p): p for _, p in _mentions(sentence, shown)}.values()) or products
         records = [_record_text(p).lower() for p in named]
-        unbacked = any(
-            given.search(lowered) and not any(word.search(r) for r in records)
-            for given, word in patterns
+        unbacked = bool(named_traits) and any(
+            not any(re.search(rf"\b{re.escape(trait)}\b", r) for r in records)
+            for trait in {found.group(1) for found in given.finditer(lowered)}
         )
         sizes = {
             size.strip().lower()

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.dialogue.grounding import MAX_FACT_PRODUCTS, money, plain_text
 from bot.dialogue.signals import (
+    FILLER_WORDS,
     asks_about_shown,
     asks_for_product,
     asks_question,
@@ -111,13 +112,6 @@ def named_colour(message: str, colours: Iterable[str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-_FILLER_WORDS = (
-    "a an the i i'm im me my mine we our you your it its is are was be been am to of in on at"
-    " for from with and or but so that this these those just really very like some any"
-)
-_FILLER = frozenset(_FILLER_WORDS.split())  # words a long need loses as a search query
-
-
 def search_phrase(text: str) -> str:
     """A need put in words, as a search query short enough to be a slot (MAX_SLOT_CHARS) and
     so to carry over to "under 200 if possible": the text itself when short, else its words
@@ -169,7 +163,7 @@ def _names_other(parse: Parse, session: SessionState) -> bool:
 
 def _content_words(text: str) -> list[str]:
     """The words of `text`, lower-cased, without filler ("my", "the", "this", ...)."""
-    return [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in _FILLER]
+    return [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in FILLER_WORDS]
 
 
 def _stems(words: Iterable[str]) -> set[str]:

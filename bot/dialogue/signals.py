@@ -77,6 +77,13 @@ _ASKED_TO_ACT = re.compile(
 )
 # "im scared my order is going to get cancelled": a worry asks what the rule is
 _WORRY = re.compile(r"\b(?:scared|worried|afraid|nervous|concerned|anxious)\b", re.I)
+# Words a long need loses as a search query, and a reply may take from the shopper's
+# message without a record saying them ("my", "the", "this", ...).
+_FILLER = (
+    "a an the i i'm im me my mine we our you your it its is are was be been am to of in on at"
+    " for from with and or but so that this these those just really very like some any"
+)
+FILLER_WORDS = frozenset(_FILLER.split())
 _ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _REFERENCE = re.compile(
     r"\b(?:the\s+)?(first|second|third|fourth|fifth)\s+(?:one|ones|option|product|item)s?\b"
@@ -204,9 +211,13 @@ _SUPERLATIVE_ONE = re.compile(
     r"|most popular)\s+(?:one|option|product|item)\b",
     re.I,
 )
-_SUPERLATIVE_SORTS = {"cheapest": "cheapest", "least expensive": "cheapest"}
-_SUPERLATIVE_SORTS |= {"priciest": "most_expensive", "most expensive": "most_expensive"}
-_SUPERLATIVE_SORTS |= {"most popular": "most_popular"}
+_SUPERLATIVE_SORTS = {
+    "cheapest": "cheapest",
+    "least expensive": "cheapest",
+    "priciest": "most_expensive",
+    "most expensive": "most_expensive",
+    "most popular": "most_popular",
+}  # fmt: skip; any other (best, highest, top rated) is "best_rated"
 
 
 def superlative_one(text: str) -> str | None:
